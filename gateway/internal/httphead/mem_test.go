@@ -1,0 +1,12 @@
+package httphead
+
+import "runtime"
+
+// runtimeMem reads the cumulative bytes allocated by the process.
+type runtimeMem struct{ total uint64 }
+
+func (m *runtimeMem) read() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	m.total = ms.TotalAlloc
+}
