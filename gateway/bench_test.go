@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+	"github.com/weirproxy/weir/gateway/telemetry"
+)
+
+// replayConn serves the same block of client frames over and over, n
+// frames in all, then EOF; writes are discarded. It isolates the frame
+// engine's read-validate-write loop from the network for the benchmark.
+type replayConn struct {
+	block  []byte // whole frames
+	per    int    // frames per block
+	left   int    // frames still to serve
+	off    int
+	closed bool
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if c.left <= 0 && c.off == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.block[c.off:])
+	c.off += n
+	if c.off == len(c.block) {
+		c.off = 0
+		c.left -= c.per
+	}
+	return n, nil
+}
+func (c *replayConn) Write(p []byte) (int, error)        { return len(p), nil }
+func (c *replayConn) Close() error                       { c.closed = true; return nil }
+func (c *replayConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (c *replayConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (c *replayConn) SetDeadline(t time.Time) error      { return nil }
+func (c *replayConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *replayConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// BenchmarkFrameEngine measures the client→backend loop of the frame
+// engine: read a masked client frame, validate it (UTF-8 for text),
+// unmask, re-mask with weir's own key, batch and write. One op is one
+// frame. The loop must not allocate in steady state.
+//
+//	go test -run='^$' -bench=FrameEngine -benchmem ./gateway/
+func BenchmarkFrameEngine(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, 64 << 10} {
+		for _, op := range []ws.OpCode{ws.OpBinary, ws.OpText} {
+			name := map[ws.OpCode]string{ws.OpBinary: "binary", ws.OpText: "text"}[op]
+			b.Run(name+"/"+sizeName(size), func(b *testing.B) { benchFrames(b, op, size) })
+		}
+	}
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return itoa(n>>10) + "KiB"
+	}
+	return itoa(n) + "B"
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func benchFrames(b *testing.B, op ws.OpCode, size int) {
+	payload := make([]byte, size)
+	for i := range payload {
+		payload[i] = 'a' + byte(i%26)
+	}
+	per := max(1, (256<<10)/(size+14))
+	var block []byte
+	var key [4]byte
+	for i := 0; i < per; i++ {
+		key = [4]byte{1, 2, 3, byte(i)}
+		block = wsproto.AppendFrame(block, op, true, payload, true, key)
+	}
+	src := &replayConn{block: block, per: per}
+	dst := &replayConn{}
+	srv := &Server{metrics: telemetry.NewMetrics()}
+	srv.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
+	ss := &session{srv: srv, route: &route{maxMessage: 1 << 20, maxFrame: 1 << 20}, ctx: context.Background()}
+	ss.client = newLeg("client", src, wsproto.ServerSide, false, time.Minute)
+	ss.server = newLeg("backend", dst, wsproto.ClientSide, true, time.Minute)
+	p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
+	p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
+	p.masks.Seed()
+	p.frames = srv.metrics.FramesRelayed.With("c2b")
+	p.bytes = srv.metrics.BytesRelayed.With("c2b")
+	p.br = bufio.NewReaderSize(src, readerSize)
+	p.out = make([]byte, 0, outSize)
+
+	// Warm up, then measure b.N frames.
+	src.left = per
+	if err := p.serve(false); !errors.Is(err, io.EOF) {
+		b.Fatal(err)
+	}
+	src.left, src.off = b.N, 0
+	p.br.Reset(src)
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	b.ResetTimer()
+	if err := p.serve(false); !errors.Is(err, io.EOF) {
+		b.Fatal(err)
+	}
+}

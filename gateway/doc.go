@@ -1,0 +1,31 @@
+// Package gateway is weir's server: listeners, the accept loop, the session
+// lifecycle, the client handshake, the backend leg, the two relay engines and
+// graceful drain.
+//
+// A session travels through these phases; each arrow is a place it can end
+// early, with a defined answer (an HTTP status before the 101, a close code
+// after it), a log line and a metric:
+//
+//	accept ─▶ admission (connection cap: 503)
+//	  ─▶ request head (deadline: 408; size caps: 414/431; syntax: 400/505)
+//	  ─▶ route (no route: 404; plain HTTP route served by weir itself)
+//	  ─▶ handshake check (RFC 6455 §4.2.1: 400/426; Origin: 403)
+//	  ─▶ filters' handshake hooks (status they choose)
+//	  ─▶ backend pick + dial (nothing answers: 503 + Retry-After)
+//	  ─▶ backend upgrade (timeout: 504; invalid 101: 502; non-101: relayed)
+//	  ─▶ 101 to the client, Sec-WebSocket-Accept computed by weir
+//	  ─▶ relay until close:
+//	       frames: every frame parsed and validated both ways (1002, 1007,
+//	               1009), message rate (1008), filter chain, pings, idle
+//	               sessions parked on an epoll poller with no goroutine
+//	       tunnel: opaque bytes, kernel splice, idle timeout only
+//	  ─▶ close: codes relayed; backend loss → 1011 to the client; client
+//	     loss → 1001 to the backend; drain → 1001 to both.
+//
+// A generation is an immutable snapshot of everything built from one
+// configuration (routes, their balancers and filter chains). A session holds
+// the generation it started with until it ends; a reload builds the next one
+// aside and swaps a pointer, so a reload never closes a WebSocket.
+//
+// This package must not be imported by anything but cmd/weir and tests.
+package gateway

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+)
+
+// leg is one side of a session: the client's connection or weir's own
+// connection to the backend. Writes to a leg are whole frames, serialised by
+// wmu, so control frames and injected messages never land inside another
+// frame.
+type leg struct {
+	name string // "client" or "backend": log and metric label
+	conn net.Conn
+	fd   int // for the poller; -1 when the connection cannot be polled
+	// role is how frames read from this peer are checked: the client leg
+	// reads as a server (masked frames), the backend leg as a client.
+	role wsproto.Role
+	// mask is true when frames written to this peer must be masked (weir is
+	// the WebSocket client of the backend).
+	mask         bool
+	writeTimeout time.Duration
+
+	wmu      sync.Mutex
+	masks    wsproto.MaskSource // keys for control and injected frames
+	deadline time.Time
+	// closeSent: weir sent its Close frame; nothing more is written.
+	closeSent bool
+	// msgOpen: a fragmented message is half-written; injected messages wait
+	// in pending until it ends.
+	msgOpen bool
+	pending []byte
+	scratch [wsproto.MaxHeaderSize + 125]byte
+
+	closeRecv atomic.Bool  // the peer's Close frame arrived
+	dead      atomic.Bool  // the connection failed or reached EOF
+	lastRecv  atomic.Int64 // unix nanoseconds of the last frame from the peer
+	pingSent  atomic.Int64 // unix nanoseconds of an unanswered ping, or 0
+}
+
+func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
+	l := &leg{name: name, conn: c, fd: fdOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
+	l.masks.Seed()
+	l.lastRecv.Store(time.Now().UnixNano())
+	return l
+}
+
+// writeLocked writes p with a write deadline. The deadline is moved only
+// when less than half of it is left, which keeps timer updates off the
+// per-frame path. wmu must be held.
+func (l *leg) writeLocked(p []byte) error {
+	if l.dead.Load() {
+		return net.ErrClosed
+	}
+	if l.writeTimeout > 0 {
+		now := time.Now()
+		if l.deadline.Sub(now) < l.writeTimeout/2 {
+			l.deadline = now.Add(l.writeTimeout)
+			_ = l.conn.SetWriteDeadline(l.deadline)
+		}
+	}
+	if _, err := l.conn.Write(p); err != nil {
+		l.dead.Store(true)
+		return err
+	}
+	return nil
+}
+
+// writeFrames writes whole frames built by a pump. msgOpen says whether the
+// last of them leaves a fragmented message open. Frames are dropped once
+// weir sent its Close.
+func (l *leg) writeFrames(p []byte, msgOpen bool) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closeSent {
+		return nil
+	}
+	if err := l.writeLocked(p); err != nil {
+		return err
+	}
+	l.msgOpen = msgOpen
+	if !msgOpen && len(l.pending) > 0 {
+		err := l.writeLocked(l.pending)
+		l.pending = nil
+		return err
+	}
+	return nil
+}
+
+// inject writes a whole message as one frame, or queues it behind a
+// half-written fragmented message.
+func (l *leg) inject(op ws.OpCode, payload []byte, limit int) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closeSent {
+		return nil
+	}
+	if l.msgOpen {
+		if len(l.pending)+len(payload) > limit {
+			return errInjectQueueFull
+		}
+		l.pending = wsproto.AppendFrame(l.pending, op, true, payload, l.mask, l.masks.Next())
+		return nil
+	}
+	return l.writeLocked(wsproto.AppendFrame(nil, op, true, payload, l.mask, l.masks.Next()))
+}
+
+// writeControl writes a ping or pong (payload ≤ 125 bytes).
+func (l *leg) writeControl(op ws.OpCode, payload []byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closeSent {
+		return nil
+	}
+	return l.writeLocked(wsproto.AppendFrame(l.scratch[:0], op, true, payload, l.mask, l.masks.Next()))
+}
+
+// sendClose writes a Close frame with code and reason (no payload for 1005,
+// "no status"), once. It reports whether this call sent it.
+func (l *leg) sendClose(code ws.StatusCode, reason string) bool {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closeSent {
+		return false
+	}
+	l.closeSent = true
+	if l.dead.Load() {
+		return false
+	}
+	var frame []byte
+	if code == ws.StatusNoStatusRcvd {
+		frame = wsproto.AppendFrame(l.scratch[:0], ws.OpClose, true, nil, l.mask, l.masks.Next())
+	} else {
+		frame = wsproto.AppendClose(l.scratch[:0], code, reason, l.mask, l.masks.Next())
+	}
+	// A Close must not wait behind a slow reader for long: the close timeout
+	// bounds the whole handshake anyway.
+	_ = l.writeLocked(frame)
+	return true
+}
+
+// finished reports whether the leg needs nothing more: it failed, or both
+// Close frames crossed.
+func (l *leg) finished() bool {
+	if l.dead.Load() {
+		return true
+	}
+	l.wmu.Lock()
+	sent := l.closeSent
+	l.wmu.Unlock()
+	return sent && l.closeRecv.Load()
+}

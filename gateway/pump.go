@@ -1,0 +1,376 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+)
+
+var (
+	// errIdle: the pump's reader is empty; it parks on the poller.
+	errIdle = errors.New("gateway: idle")
+	// errInjectQueueFull: a filter injected more than a message's worth of
+	// bytes behind a half-written message.
+	errInjectQueueFull = errors.New("gateway: injected messages exceed the message size limit")
+)
+
+// writeError is a failed write to the pump's destination: the destination
+// leg is lost, not the source.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// pump relays one direction of a session with the frame engine: it reads
+// frames from src, validates them (RFC 6455 §5), answers control frames, runs
+// the filter chain, and writes frames to dst.
+//
+// A pump has no goroutine of its own. In goroutine mode one goroutine runs
+// serve for the session's life; in poll mode a goroutine runs serve only
+// while bytes are buffered and then parks the pump on the poller, returning
+// its buffers to the pools. All of the pump's state is therefore in this
+// struct, including a frame half-read when the bytes ran out.
+type pump struct {
+	s        *session
+	src, dst *leg
+	dir      filters.Direction
+	v        wsproto.Validator
+	masks    wsproto.MaskSource // keys for frames written to dst
+	br       *bufio.Reader      // nil while parked
+	out      []byte             // frames not yet written to dst; nil while parked
+	hdr      [wsproto.MaxHeaderSize]byte
+	ctl      [125]byte // control frame payload
+
+	// The frame being read.
+	h         ws.Header
+	inFrame   bool
+	remaining int64
+	offset    int  // masking offset into the frame's payload
+	emitted   bool // a part of this frame was written already
+	skip      bool // the frame's payload is read and dropped (data after Close)
+
+	// Output state: the opcode of the message being written and whether it
+	// is still open (fragmented).
+	msgOp   ws.OpCode
+	outOpen bool
+
+	// Message mode: the chain sees this direction, so messages are
+	// reassembled (up to the limit) before the chain runs.
+	filtered bool
+	msg      []byte
+	inject   []injected // queued by filters during OnMessage, same direction
+
+	limiter *tokenBucket // client→backend message rate, or nil
+
+	tok     uint64 // poller token, 0 when not registered
+	running atomic.Bool
+	frames  *atomic.Int64
+	bytes   *atomic.Int64
+}
+
+type injected struct {
+	op      ws.OpCode
+	payload []byte
+}
+
+// serve processes frames while bytes are available. In poll mode it returns
+// errIdle when the reader is empty (after flushing); otherwise it blocks for
+// more. Any other error ends this direction (see session.pumpDone).
+func (p *pump) serve(poll bool) error {
+	for {
+		if p.br.Buffered() == 0 {
+			if err := p.flush(); err != nil {
+				return err
+			}
+			if poll {
+				return errIdle
+			}
+			if _, err := p.br.Peek(1); err != nil {
+				return err
+			}
+		}
+		if !p.inFrame {
+			h, err := wsproto.ReadHeader(p.br, p.hdr[:])
+			if err != nil {
+				return err
+			}
+			if err := p.v.CheckHeader(h); err != nil {
+				return err
+			}
+			p.src.lastRecv.Store(time.Now().UnixNano())
+			p.src.pingSent.Store(0)
+			if h.OpCode.IsControl() {
+				if err := p.control(h); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := p.beginData(h); err != nil {
+				return err
+			}
+			if p.remaining == 0 {
+				if err := p.endFrame(); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n := p.br.Buffered()
+		if n == 0 {
+			continue
+		}
+		if int64(n) > p.remaining {
+			n = int(p.remaining)
+		}
+		chunk, _ := p.br.Peek(n)
+		if err := p.dataChunk(chunk, int64(n) == p.remaining); err != nil {
+			return err
+		}
+		_, _ = p.br.Discard(n)
+		p.remaining -= int64(n)
+		if p.remaining == 0 {
+			if err := p.endFrame(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// control handles a ping, pong or close frame (payload ≤ 125 bytes, checked
+// by the validator before any byte of it was read).
+func (p *pump) control(h ws.Header) error {
+	n := int(h.Length)
+	b, err := p.br.Peek(n)
+	if err != nil {
+		return err
+	}
+	payload := p.ctl[:n]
+	copy(payload, b)
+	_, _ = p.br.Discard(n)
+	if h.Masked {
+		ws.Cipher(payload, h.Mask, 0)
+	}
+	if err := p.v.CheckPayload(h, payload); err != nil {
+		return err
+	}
+	if err := p.v.EndFrame(h); err != nil {
+		return err
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		// weir terminates the protocol on each leg: it answers pings itself
+		// and never forwards them.
+		if !p.src.closeRecv.Load() {
+			if err := p.src.writeControl(ws.OpPong, payload); err != nil {
+				return err
+			}
+		}
+	case ws.OpPong:
+	case ws.OpClose:
+		code, reason, err := wsproto.ParseClose(payload)
+		if err != nil {
+			return err
+		}
+		// Frames read before the Close go out before it is relayed.
+		if err := p.flush(); err != nil {
+			return err
+		}
+		p.s.peerClosed(p.src, code, string(reason))
+	}
+	return nil
+}
+
+func (p *pump) beginData(h ws.Header) error {
+	p.h = h
+	p.inFrame = true
+	p.remaining = h.Length
+	p.offset = 0
+	p.emitted = false
+	// RFC 6455 §5.5.1: after its Close the peer sends no more data; what
+	// it sends anyway is read and dropped, never forwarded.
+	p.skip = p.src.closeRecv.Load()
+	if p.skip || h.OpCode == ws.OpContinuation {
+		return nil
+	}
+	if p.limiter != nil && !p.limiter.allow(time.Now()) {
+		return &filters.CloseError{Code: uint16(ws.StatusPolicyViolation), Reason: "message rate limit exceeded"}
+	}
+	p.msgOp = h.OpCode
+	if p.filtered {
+		p.msg = p.msg[:0]
+	}
+	return nil
+}
+
+// dataChunk handles the next bytes of a data frame's payload; they alias the
+// reader's buffer and are unmasked in place.
+func (p *pump) dataChunk(chunk []byte, last bool) error {
+	if p.h.Masked {
+		ws.Cipher(chunk, p.h.Mask, p.offset)
+	}
+	p.offset += len(chunk)
+	if err := p.v.CheckPayload(p.h, chunk); err != nil {
+		return err
+	}
+	switch {
+	case p.skip:
+	case p.filtered:
+		p.msg = append(p.msg, chunk...)
+	default:
+		// Streaming: the bytes go out as they came, one frame per chunk. An
+		// intermediary may re-fragment (RFC 6455 §5.4) when no extension is
+		// negotiated, and doing so means a frame is never half-written, so
+		// control frames can always be slipped in between.
+		if err := p.emit(chunk, p.h.Fin && last); err != nil {
+			return err
+		}
+		p.emitted = true
+	}
+	return nil
+}
+
+func (p *pump) endFrame() error {
+	if err := p.v.EndFrame(p.h); err != nil {
+		return err
+	}
+	p.inFrame = false
+	switch {
+	case p.skip:
+		return nil
+	case p.filtered:
+		if p.h.Fin {
+			return p.filterMessage()
+		}
+		return nil
+	}
+	if !p.emitted { // an empty frame
+		if err := p.emit(nil, p.h.Fin); err != nil {
+			return err
+		}
+	}
+	if p.h.Fin {
+		p.frames.Add(1)
+	}
+	return nil
+}
+
+// emit appends one frame of the current message to out, flushing first when
+// it would not fit.
+func (p *pump) emit(payload []byte, fin bool) error {
+	op := ws.OpContinuation
+	if !p.outOpen {
+		op = p.msgOp
+	}
+	need := wsproto.MaxHeaderSize + len(payload)
+	if len(p.out) > 0 && len(p.out)+need > cap(p.out) {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	p.out = wsproto.AppendFrame(p.out, op, fin, payload, p.dst.mask, p.masks.Next())
+	p.outOpen = !fin
+	p.bytes.Add(int64(len(payload)))
+	return nil
+}
+
+// flush writes the frames in out to dst.
+func (p *pump) flush() error {
+	if len(p.out) == 0 {
+		return nil
+	}
+	err := p.dst.writeFrames(p.out, p.outOpen)
+	p.out = p.out[:0]
+	if err != nil {
+		return &writeError{err}
+	}
+	return nil
+}
+
+// filterMessage runs a whole message through the chain and emits what it
+// decides. The gateway re-checks the result: a filter cannot make weir send
+// an invalid frame (SECURITY-CASES W-04).
+func (p *pump) filterMessage() error {
+	m := filters.Message{Dir: p.dir, Op: p.msgOp, Payload: p.msg, Fin: true}
+	v, err := p.s.runChain(p, &m)
+	p.frames.Add(1)
+	switch v {
+	case filters.Continue:
+		if int64(len(m.Payload)) > p.s.route.maxMessage {
+			return &filters.CloseError{Code: uint16(ws.StatusInternalServerError), Reason: "filter output too large"}
+		}
+		if m.Op == ws.OpText && !utf8.Valid(m.Payload) {
+			return &filters.CloseError{Code: uint16(ws.StatusInternalServerError), Reason: "filter output is not UTF-8"}
+		}
+		p.msgOp = m.Op
+		if err := p.emit(m.Payload, true); err != nil {
+			return err
+		}
+	case filters.Drop:
+	default:
+		var ce *filters.CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		return &filters.CloseError{Code: uint16(ws.StatusInternalServerError), Reason: "filter failed"}
+	}
+	for i := range p.inject {
+		p.msgOp = p.inject[i].op
+		if err := p.emit(p.inject[i].payload, true); err != nil {
+			return err
+		}
+	}
+	p.inject = p.inject[:0]
+	// Do not let one huge message pin a huge buffer for the session's life.
+	if cap(p.msg) > maxRetainedMessage {
+		p.msg = nil
+	} else {
+		p.msg = p.msg[:0]
+	}
+	return nil
+}
+
+// maxRetainedMessage is the largest reassembly buffer a session keeps
+// between messages.
+const maxRetainedMessage = 64 << 10
+
+// tokenBucket limits a rate of events; it is used by one goroutine at a
+// time (the pump's).
+type tokenBucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+}
+
+func newTokenBucket(rate float64, burst int) *tokenBucket {
+	return &tokenBucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (b *tokenBucket) allow(now time.Time) bool {
+	if !b.last.IsZero() {
+		b.tokens += now.Sub(b.last).Seconds() * b.rate
+		if b.tokens > b.burst {
+			b.tokens = b.burst
+		}
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// String is for logs.
+func (p *pump) String() string { return fmt.Sprintf("%s→%s", p.src.name, p.dst.name) }
+
+// chainContext is the context filters run under: bounded by nothing but the
+// session, since WASM calls carry their own CPU bound.
+func chainContext(s *session) context.Context { return s.ctx }

@@ -1,0 +1,381 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/gateway/balance"
+	"github.com/weirproxy/weir/gateway/config"
+	"github.com/weirproxy/weir/gateway/internal/echo"
+	"github.com/weirproxy/weir/gateway/telemetry"
+)
+
+// Deps are the values a Server is built with, beyond its configuration.
+type Deps struct {
+	Logger  *slog.Logger
+	Metrics *telemetry.Metrics
+	// Filters holds the native filters configuration may name.
+	Filters *filters.Registry
+	// LoadWasm builds a filter factory from a WASM module path and its
+	// JSON configuration; nil means WASM filters are unavailable.
+	LoadWasm func(ctx context.Context, path string, config []byte) (filters.Factory, error)
+	// DisablePoller keeps a goroutine per relay direction instead of
+	// parking idle sessions on epoll (for comparison and debugging).
+	DisablePoller bool
+}
+
+// Server is a running weir gateway.
+type Server struct {
+	deps    Deps
+	log     *slog.Logger
+	metrics *telemetry.Metrics
+
+	gen          atomic.Pointer[generation]
+	genSeq       atomic.Uint64
+	reloadMu     sync.Mutex
+	backendState *balance.State
+
+	listeners []*listener
+	poller    *poller
+
+	readers sync.Pool // *bufio.Reader, readerSize
+	outs    sync.Pool // *[]byte, outSize
+
+	sessMu   sync.Mutex
+	sessions map[uint64]*session
+	sessSeq  atomic.Uint64
+	conns    atomic.Int64
+
+	draining     atomic.Bool
+	closing      chan struct{}
+	shutdownOnce sync.Once
+	shutdownErr  error
+	wg           sync.WaitGroup // every goroutine the server started
+
+	echoMu sync.Mutex
+	echo   *echo.Server
+}
+
+type listener struct {
+	name  string
+	ln    net.Listener
+	tls   bool
+	proto string
+}
+
+// Buffer sizes: a reader holds the largest header line and a good read
+// from the socket; out holds a batch of frames before one write.
+const (
+	readerSize = 16 << 10
+	outSize    = 32 << 10
+)
+
+// New builds a server from cfg (already validated) without opening any
+// socket.
+func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = telemetry.NewMetrics()
+	}
+	if deps.Filters == nil {
+		deps.Filters, _ = filters.NewRegistry()
+	}
+	s := &Server{
+		deps:         deps,
+		log:          deps.Logger,
+		metrics:      deps.Metrics,
+		backendState: balance.NewState(),
+		sessions:     make(map[uint64]*session),
+		closing:      make(chan struct{}),
+	}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
+	s.outs.New = func() any { b := make([]byte, 0, outSize); return &b }
+	if !deps.DisablePoller {
+		if p, err := newPoller(); err == nil {
+			s.poller = p
+		} else {
+			s.log.Info("idle sessions keep their goroutines", "reason", err)
+		}
+	}
+	g, err := s.buildGeneration(ctx, cfg)
+	if err != nil {
+		s.stopInternal()
+		return nil, err
+	}
+	s.gen.Store(g)
+	return s, nil
+}
+
+// Start opens the listeners and starts accepting. It returns once every
+// listener is open.
+func (s *Server) Start(ctx context.Context) error {
+	cfg := s.gen.Load().cfg
+	for i, lc := range cfg.Listeners {
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("listeners[%d] %s: %w", i, lc.Name, err)
+		}
+		l := &listener{name: lc.Name, ln: ln, proto: "http"}
+		if lc.TLS != nil {
+			tc, err := tlsConfig(lc.TLS)
+			if err != nil {
+				ln.Close()
+				s.closeListeners()
+				return fmt.Errorf("listeners[%d].tls: %w", i, err)
+			}
+			l.ln, l.tls, l.proto = tls.NewListener(ln, tc), true, "https"
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	for _, l := range s.listeners {
+		s.wg.Add(1)
+		go s.acceptLoop(l)
+		s.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
+	}
+	return nil
+}
+
+func tlsConfig(c *config.TLS) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	for _, p := range c.Certs {
+		cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
+		if err != nil {
+			return nil, err
+		}
+		tc.Certificates = append(tc.Certificates, cert)
+	}
+	if c.ClientCA != "" {
+		pem, err := os.ReadFile(c.ClientCA)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_ca %s: no certificate found", c.ClientCA)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// Addr returns the address of the named listener (useful with port 0).
+func (s *Server) Addr(name string) net.Addr {
+	for _, l := range s.listeners {
+		if l.name == name {
+			return l.ln.Addr()
+		}
+	}
+	return nil
+}
+
+// Ready reports whether the server takes new sessions.
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *telemetry.Metrics { return s.metrics }
+
+// Sessions returns the number of live sessions.
+func (s *Server) Sessions() int {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	return len(s.sessions)
+}
+
+func (s *Server) acceptLoop(l *listener) {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case <-s.closing:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors, say: back off instead of spinning.
+			backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "listener", l.name, "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-s.closing:
+				return
+			}
+			continue
+		}
+		backoff = 0
+		s.metrics.ConnectionsAccepted.Inc()
+		s.wg.Add(1)
+		go s.handleConn(l, c)
+	}
+}
+
+// Reload builds a new generation from cfg and makes it current. Live
+// sessions keep the generation they started with; a failed build leaves
+// the current one in force.
+func (s *Server) Reload(ctx context.Context, cfg *config.Gateway) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	g, err := s.buildGeneration(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	old := s.gen.Swap(g)
+	old.drop(ctx)
+	s.log.Info("configuration reloaded", "generation", g.id)
+	return nil
+}
+
+// current returns the current generation with a reference taken.
+func (s *Server) current() *generation {
+	for {
+		g := s.gen.Load()
+		if g.acquire() {
+			return g
+		}
+	}
+}
+
+func (s *Server) addSession(ss *session) {
+	s.sessMu.Lock()
+	s.sessions[ss.id] = ss
+	s.sessMu.Unlock()
+	s.metrics.SessionsActive.Add(1)
+	s.metrics.SessionsTotal.With(ss.route.name).Add(1)
+}
+
+func (s *Server) endSession(ss *session) {
+	s.sessMu.Lock()
+	delete(s.sessions, ss.id)
+	s.sessMu.Unlock()
+	s.metrics.SessionsActive.Add(-1)
+	ss.gen.drop(context.Background())
+}
+
+// Shutdown drains the server (SECURITY-CASES G-01): readiness flips, the
+// listeners close, handshakes in flight get 503, every live session gets
+// 1001 on both legs, and what has not closed by ctx's deadline is cut.
+// Shutdown returns once every goroutine the server started has ended.
+// Later calls wait for the first one and return its result.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.closeListeners()
+	s.sessMu.Lock()
+	live := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		live = append(live, ss)
+	}
+	s.sessMu.Unlock()
+	for _, ss := range live {
+		ss.drain()
+	}
+	waitDone := make(chan struct{})
+	go func() {
+		for _, ss := range live {
+			<-ss.done
+		}
+		close(waitDone)
+	}()
+	var err error
+	select {
+	case <-waitDone:
+	case <-ctx.Done():
+		err = fmt.Errorf("gateway: drain deadline: %w", ctx.Err())
+		s.sessMu.Lock()
+		for _, ss := range s.sessions {
+			go ss.finish()
+		}
+		s.sessMu.Unlock()
+		<-waitDone
+	}
+	close(s.closing)
+	s.wg.Wait()
+	s.stopInternal()
+	g := s.gen.Load()
+	g.drop(context.Background())
+	return err
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		_ = l.ln.Close()
+	}
+}
+
+func (s *Server) stopInternal() {
+	if s.poller != nil {
+		s.poller.close()
+	}
+	s.echoMu.Lock()
+	if s.echo != nil {
+		_ = s.echo.Close()
+		s.echo = nil
+	}
+	s.echoMu.Unlock()
+}
+
+// builtinEcho returns the address of the built-in echo backend, starting it
+// on first use.
+func (s *Server) builtinEcho() (string, error) {
+	s.echoMu.Lock()
+	defer s.echoMu.Unlock()
+	if s.echo == nil {
+		e, err := echo.Listen("127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("builtin:echo: %w", err)
+		}
+		s.echo = e
+	}
+	return s.echo.Addr().String(), nil
+}
+
+func (s *Server) closeTimeout() time.Duration {
+	if d := s.gen.Load().cfg.Server.CloseTimeout; d > 0 {
+		return d
+	}
+	return 5 * time.Second
+}
+
+func (s *Server) getReader(c net.Conn) *bufio.Reader {
+	br := s.readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	return br
+}
+
+func (s *Server) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	s.readers.Put(br)
+}
+
+func (s *Server) getOut() []byte {
+	return (*s.outs.Get().(*[]byte))[:0]
+}
+
+func (s *Server) putOut(b []byte) {
+	if cap(b) != outSize { // grown by one large filtered message: let it go
+		return
+	}
+	b = b[:0]
+	s.outs.Put(&b)
+}

@@ -1,0 +1,406 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/gateway/balance"
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+)
+
+// session is one relayed WebSocket: two legs, two pumps (frame engine) and
+// the close handshake between them.
+type session struct {
+	id      uint64
+	srv     *Server
+	gen     *generation
+	route   *route
+	backend *balance.Backend
+	client  *leg
+	server  *leg
+	c2b     *pump
+	b2c     *pump
+	start   time.Time
+	log     *slog.Logger
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	// Filters: chainMu serialises the two directions' calls into the
+	// chain, which is called by one goroutine at a time.
+	chainMu  sync.Mutex
+	chain    *filters.Instance
+	fsess    *filters.Session
+	curPump  *pump
+	lastData atomic.Int64 // unix nanoseconds of the last data frame either way
+
+	mu         sync.Mutex
+	closeCode  ws.StatusCode // first code seen or sent: the session's end code
+	closeTimer *time.Timer
+	keepalive  *time.Timer
+	finished   bool
+	done       chan struct{}
+}
+
+// peerClosed handles a Close frame from `from`: relay it to the other leg,
+// and when the other leg had closed already, this is its answer, so complete
+// the handshake toward `from` too.
+func (s *session) peerClosed(from *leg, code ws.StatusCode, reason string) {
+	from.closeRecv.Store(true)
+	to := s.other(from)
+	s.noteCode(code)
+	s.sendClose(to, code, reason)
+	if to.closeRecv.Load() || to.dead.Load() {
+		s.sendClose(from, code, reason)
+	}
+	s.armCloseTimer()
+	s.maybeFinish()
+}
+
+// legLost handles a leg that failed or hung up without a Close: the other
+// leg is told with 1011 (backend lost) or 1001 (client gone). 1006 is never
+// sent on the wire (RFC 6455 §7.4.1).
+func (s *session) legLost(l *leg, why error) {
+	l.dead.Store(true)
+	to := s.other(l)
+	code, reason := ws.StatusGoingAway, "client went away"
+	if l == s.server {
+		code, reason = ws.StatusInternalServerError, "backend went away"
+	}
+	if !l.closeRecv.Load() {
+		s.log.Debug("leg lost", "leg", l.name, "err", why)
+	}
+	s.noteCode(code)
+	s.sendClose(to, code, reason)
+	s.armCloseTimer()
+	s.maybeFinish()
+}
+
+// fail closes the session because of something `from` did (protocol
+// violation, limit, filter decision): `from` gets code, the other leg 1001
+// (client at fault) or 1011 (backend at fault), unless the filter chose one
+// code for both.
+func (s *session) fail(from *leg, code ws.StatusCode, reason string) {
+	s.noteCode(code)
+	s.sendClose(from, code, reason)
+	other := s.other(from)
+	if from == s.client {
+		s.sendClose(other, ws.StatusGoingAway, "client closed by gateway")
+	} else {
+		s.sendClose(other, ws.StatusInternalServerError, "backend failed")
+	}
+	s.armCloseTimer()
+	s.maybeFinish()
+}
+
+// closeAll starts the close handshake on both legs with one code (drain,
+// idle timeout).
+func (s *session) closeAll(code ws.StatusCode, reason string) {
+	s.noteCode(code)
+	s.sendClose(s.client, code, reason)
+	s.sendClose(s.server, code, reason)
+	s.armCloseTimer()
+	s.maybeFinish()
+}
+
+func (s *session) sendClose(l *leg, code ws.StatusCode, reason string) {
+	if l.sendClose(code, reason) {
+		s.srv.metrics.CloseSent.With(l.name, strconv.Itoa(int(code))).Add(1)
+	}
+}
+
+func (s *session) noteCode(code ws.StatusCode) {
+	s.mu.Lock()
+	if s.closeCode == 0 {
+		s.closeCode = code
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) other(l *leg) *leg {
+	if l == s.client {
+		return s.server
+	}
+	return s.client
+}
+
+// armCloseTimer bounds the close handshake: whatever has not answered
+// within the close timeout is cut.
+func (s *session) armCloseTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closeTimer == nil && !s.finished {
+		s.closeTimer = time.AfterFunc(s.srv.closeTimeout(), s.finish)
+	}
+}
+
+func (s *session) maybeFinish() {
+	if s.client.finished() && s.server.finished() {
+		s.finish()
+	}
+}
+
+// finish ends the session once: it stops the timers, takes the legs off the
+// poller, closes both connections (which also ends any pump goroutine still
+// reading) and releases what the session held.
+func (s *session) finish() {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.finished = true
+	if s.closeTimer != nil {
+		s.closeTimer.Stop()
+	}
+	if s.keepalive != nil {
+		s.keepalive.Stop()
+	}
+	code := s.closeCode
+	s.mu.Unlock()
+
+	for _, p := range []*pump{s.c2b, s.b2c} {
+		if p != nil && p.tok != 0 {
+			s.srv.poller.remove(p.tok)
+		}
+	}
+	s.client.dead.Store(true)
+	s.server.dead.Store(true)
+	_ = s.client.conn.Close()
+	_ = s.server.conn.Close()
+	s.cancel()
+
+	if s.chain != nil {
+		s.chainMu.Lock()
+		s.chain.Close(context.Background(), uint16(code))
+		s.chainMu.Unlock()
+	}
+	s.backend.Release()
+	s.srv.endSession(s)
+	s.log.Debug("session closed", "code", int(code), "duration", time.Since(s.start))
+	close(s.done)
+}
+
+// pumpDone classifies why a pump stopped and acts on it.
+func (s *session) pumpDone(p *pump, err error) {
+	var pe *wsproto.ProtocolError
+	var ce *filters.CloseError
+	var we *writeError
+	switch {
+	case errors.As(err, &we):
+		s.legLost(p.dst, we.err)
+	case errors.As(err, &pe):
+		s.log.Debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
+		s.failFrom(p, pe.Code, pe.Reason)
+	case errors.As(err, &ce):
+		s.failFrom(p, ws.StatusCode(ce.Code), ce.Reason)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		s.legLost(p.src, err)
+	default:
+		s.legLost(p.src, err)
+	}
+}
+
+// failFrom fails the session because of what p's source sent. The source is
+// no longer read as frames: its leg counts as finished once weir's Close is
+// out (a peer that broke the protocol gets no second chance), and the close
+// timer bounds the rest.
+func (s *session) failFrom(p *pump, code ws.StatusCode, reason string) {
+	s.fail(p.src, code, reason)
+	p.src.closeRecv.Store(true)
+	s.maybeFinish()
+}
+
+// runChain calls the filter chain for one message, serialised with the
+// other direction.
+func (s *session) runChain(p *pump, m *filters.Message) (filters.Verdict, error) {
+	s.chainMu.Lock()
+	defer s.chainMu.Unlock()
+	s.curPump = p
+	v, err := s.chain.OnMessage(s.ctx, m)
+	s.curPump = nil
+	if err != nil {
+		var ce *filters.CloseError
+		if !errors.As(err, &ce) || ce.Code == uint16(ws.StatusInternalServerError) {
+			s.srv.metrics.FilterErrors.With(s.route.name).Add(1)
+		}
+	}
+	return v, err
+}
+
+// Send implements filters.Sender: a message injected by a filter. During
+// OnMessage in the same direction it goes out right after the current
+// message; otherwise at once (or after a half-written message).
+func (s *session) Send(dir filters.Direction, op ws.OpCode, payload []byte) error {
+	if op != ws.OpText && op != ws.OpBinary {
+		return errors.New("gateway: injected messages must be text or binary")
+	}
+	if int64(len(payload)) > s.route.maxMessage {
+		return errors.New("gateway: injected message exceeds the message size limit")
+	}
+	if p := s.curPump; p != nil && p.dir == dir {
+		p.inject = append(p.inject, injected{op: op, payload: append([]byte(nil), payload...)})
+		return nil
+	}
+	dst := s.server
+	if dir == filters.BackendToClient {
+		dst = s.client
+	}
+	return dst.inject(op, payload, int(s.route.maxMessage))
+}
+
+// CloseSession implements filters.Sender.
+func (s *session) CloseSession(code uint16, reason string) {
+	go s.closeAll(ws.StatusCode(code), reason)
+}
+
+// keepaliveTick pings silent peers, cuts peers that do not answer, and ends
+// idle sessions (SECURITY-CASES L-06).
+func (s *session) keepaliveTick() {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	lim := &s.route.cfg.Limits
+	now := time.Now().UnixNano()
+	if lim.IdleTimeout > 0 && now-s.lastData.Load() > int64(lim.IdleTimeout) {
+		s.closeAll(ws.StatusGoingAway, "idle timeout")
+		return
+	}
+	for _, l := range []*leg{s.client, s.server} {
+		if l.dead.Load() || l.closeRecv.Load() {
+			continue
+		}
+		if sent := l.pingSent.Load(); sent != 0 {
+			if now-sent > int64(lim.PongTimeout) {
+				s.legLost(l, errors.New("no pong within the pong timeout"))
+				return
+			}
+			continue
+		}
+		if lim.PingInterval > 0 && now-l.lastRecv.Load() >= int64(lim.PingInterval) {
+			l.pingSent.Store(now)
+			_ = l.writeControl(ws.OpPing, nil)
+		}
+	}
+	s.mu.Lock()
+	if !s.finished {
+		s.keepalive.Reset(s.tickPeriod())
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) tickPeriod() time.Duration {
+	lim := &s.route.cfg.Limits
+	d := lim.IdleTimeout
+	for _, x := range []time.Duration{lim.PingInterval, lim.PongTimeout} {
+		if x > 0 && (d <= 0 || x < d) {
+			d = x
+		}
+	}
+	if d <= 0 {
+		d = time.Minute
+	}
+	return d
+}
+
+// --- running the pumps ---
+
+// runBlocking runs both pumps on goroutines of their own until the session
+// ends (TLS legs, platforms without the poller).
+func (s *session) runBlocking() {
+	for _, p := range []*pump{s.c2b, s.b2c} {
+		p := p
+		if p.br == nil {
+			p.br = s.srv.getReader(p.src.conn)
+		}
+		if p.out == nil {
+			p.out = s.srv.getOut()
+		}
+		s.srv.wg.Add(1)
+		go func() {
+			defer s.srv.wg.Done()
+			s.pumpDone(p, p.serve(false))
+			p.release()
+		}()
+	}
+}
+
+// runPolled registers both pumps with the poller and runs each once (its
+// reader may already hold bytes that arrived with the handshake).
+func (s *session) runPolled() error {
+	for _, p := range []*pump{s.c2b, s.b2c} {
+		p := p
+		if _, err := s.srv.poller.add(p.src.fd, p.wake, func(t uint64) { p.tok = t }); err != nil {
+			return err
+		}
+	}
+	s.c2b.wake()
+	s.b2c.wake()
+	return nil
+}
+
+// wake starts a goroutine that serves the pump until its reader is empty,
+// then parks it again. The poller's registration is one-shot, so at most
+// one wake is in flight per pump (running guards the first, unarmed run).
+func (p *pump) wake() {
+	if !p.running.CompareAndSwap(false, true) {
+		return
+	}
+	srv := p.s.srv
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		if p.br == nil {
+			p.br = srv.getReader(p.src.conn)
+		}
+		if p.out == nil {
+			p.out = srv.getOut()
+		}
+		// The socket is readable (or hung up): fill once, then serve what
+		// is buffered.
+		var err error
+		if p.br.Buffered() == 0 {
+			_, err = p.br.Peek(1)
+		}
+		if err == nil {
+			err = p.serve(true)
+		}
+		if !errors.Is(err, errIdle) {
+			p.s.pumpDone(p, err)
+			p.release()
+			return
+		}
+		// Park: the reader is empty and the output flushed, so the buffers
+		// go back to the pools; a half-read frame keeps its state in the
+		// pump itself.
+		p.release()
+		p.running.Store(false)
+		// An error means the session ended under us: nothing to watch.
+		_ = srv.poller.arm(p.tok)
+	}()
+}
+
+// release returns the pump's buffers to the pools. A reader that still
+// holds bytes is dropped rather than pooled.
+func (p *pump) release() {
+	if p.br != nil && p.br.Buffered() == 0 {
+		p.s.srv.putReader(p.br)
+	}
+	if p.out != nil {
+		p.s.srv.putOut(p.out)
+	}
+	p.br, p.out = nil, nil
+}

@@ -1,0 +1,821 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/gateway/internal/httphead"
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+)
+
+// acceptUpgrade answers a backend-side upgrade correctly.
+func acceptUpgrade(c net.Conn, req *httphead.Request, extra ...string) {
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		wsproto.ComputeAccept(req.Get("Sec-WebSocket-Key")) + "\r\n"
+	for _, h := range extra {
+		resp += h + "\r\n"
+	}
+	_, _ = io.WriteString(c, resp+"\r\n")
+}
+
+// writeServerFrame writes an unmasked (backend) frame.
+func writeServerFrame(c net.Conn, op ws.OpCode, fin bool, p []byte) error {
+	return ws.WriteFrame(c, ws.NewFrame(op, fin, p))
+}
+
+func TestEchoWithSecondLibrary(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, resp, err := websocket.Dial(ctx, "ws://"+h.addr+"/chat", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 101 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		c.SetReadLimit(4 << 20)
+		for i, m := range []struct {
+			typ  websocket.MessageType
+			data []byte
+		}{
+			{websocket.MessageText, []byte("hello")},
+			{websocket.MessageBinary, []byte{0, 1, 2, 255}},
+			{websocket.MessageText, []byte("")},
+			{websocket.MessageBinary, bytes.Repeat([]byte{7}, 1<<20)},
+		} {
+			if err := c.Write(ctx, m.typ, m.data); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := c.Read(ctx)
+			if err != nil || typ != m.typ || !bytes.Equal(got, m.data) {
+				t.Fatalf("message %d: %v %d bytes %v", i, typ, len(got), err)
+			}
+		}
+		if err := c.Close(websocket.StatusNormalClosure, "done"); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	})
+}
+
+// H-01: the RFC 6455 §4.2.2 worked example, with header-case and
+// Connection-list variants.
+func TestHandshakeAccept(t *testing.T) {
+	h := startGateway(t, routeTo(startEcho(t), ""), false)
+	for _, conn := range []string{"Upgrade", "keep-alive, Upgrade", "upgrade"} {
+		rc := dialRaw(t, h.addr)
+		rc.send(fmt.Sprintf("GET /ws HTTP/1.1\r\nhost: weir.test\r\nupgrade: WebSocket\r\nconnection: %s\r\nsec-websocket-key: %s\r\nsec-websocket-version: 13\r\n\r\n", conn, sampleKey))
+		resp := rc.response()
+		if resp.Status != 101 || resp.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" ||
+			!strings.EqualFold(resp.Get("Upgrade"), "websocket") || !httphead.HasToken(resp.Values("Connection"), "upgrade") {
+			t.Fatalf("Connection %q: %d %+v", conn, resp.Status, resp.Headers)
+		}
+	}
+}
+
+// H-02, H-03, H-04, S-03, S-04, S-07: malformed upgrades are answered before
+// any backend connection is opened.
+func TestHandshakeRejections(t *testing.T) {
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) { acceptUpgrade(c, req) })
+	h := startGateway(t, routeTo(be.addr(), `    origins: ["https://app.example"]
+    allow_missing_origin: true
+`), false)
+	std := func(drop string, add ...string) string {
+		lines := []string{"Host: weir.test", "Upgrade: websocket", "Connection: Upgrade", "Sec-WebSocket-Key: " + sampleKey, "Sec-WebSocket-Version: 13"}
+		var out []string
+		for _, l := range lines {
+			if drop == "" || !strings.HasPrefix(l, drop+":") {
+				out = append(out, l)
+			}
+		}
+		out = append(out, add...)
+		return "GET /ws HTTP/1.1\r\n" + strings.Join(out, "\r\n") + "\r\n\r\n"
+	}
+	cases := []struct {
+		id, name, req string
+		status        int
+		header        [2]string
+	}{
+		{"H-02", "version 8", std("Sec-WebSocket-Version", "Sec-WebSocket-Version: 8"), 426, [2]string{"Sec-WebSocket-Version", "13"}},
+		{"H-02", "version 13, 8", std("Sec-WebSocket-Version", "Sec-WebSocket-Version: 13, 8"), 426, [2]string{"Sec-WebSocket-Version", "13"}},
+		{"H-02", "version missing", std("Sec-WebSocket-Version"), 400, [2]string{}},
+		{"H-02", "version twice", std("", "Sec-WebSocket-Version: 13"), 400, [2]string{}},
+		{"H-03", "key missing", std("Sec-WebSocket-Key"), 400, [2]string{}},
+		{"H-03", "key not base64", std("Sec-WebSocket-Key", "Sec-WebSocket-Key: !!!!"), 400, [2]string{}},
+		{"H-03", "key 15 bytes", std("Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"), 400, [2]string{}},
+		{"H-03", "two keys", std("", "Sec-WebSocket-Key: "+sampleKey), 400, [2]string{}},
+		{"H-03", "POST", strings.Replace(std(""), "GET", "POST", 1), 400, [2]string{}},
+		{"H-03", "HTTP/1.0", strings.Replace(std(""), "HTTP/1.1", "HTTP/1.0", 1), 400, [2]string{}},
+		{"H-04", "no upgrade token in Connection", std("Connection", "Connection: keep-alive"), 400, [2]string{}},
+		{"H-04", "websocket, h2c", std("Upgrade", "Upgrade: websocket, h2c"), 400, [2]string{}},
+		{"S-03", "h2c", std("Upgrade", "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__"), 400, [2]string{}},
+		{"S-04", "body", std("", "Content-Length: 48"), 400, [2]string{}},
+		{"S-04", "chunked", std("", "Transfer-Encoding: chunked"), 400, [2]string{}},
+		{"S-07", "Connection names Content-Length", std("Connection", "Connection: Upgrade, Content-Length"), 400, [2]string{}},
+		{"H-05", "evil origin", std("", "Origin: https://evil.example"), 403, [2]string{}},
+		{"H-05", "suffix origin", std("", "Origin: https://app.example.evil.com"), 403, [2]string{}},
+		{"H-05", "scheme mismatch", std("", "Origin: http://app.example"), 403, [2]string{}},
+		{"L-08", "10k subprotocols", std("", "Sec-WebSocket-Protocol: "+strings.Repeat("a,", 5000)+"a"), 400, [2]string{}},
+		{"", "plain GET on a WebSocket route", "GET /ws HTTP/1.1\r\nHost: weir.test\r\n\r\n", 426, [2]string{"Upgrade", "websocket"}},
+		{"", "garbage", "HELLO\r\n\r\n", 400, [2]string{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id+" "+tc.name, func(t *testing.T) {
+			rc := dialRaw(t, h.addr)
+			rc.send(tc.req)
+			resp := rc.response()
+			if resp.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", resp.Status, resp.Reason, tc.status)
+			}
+			if !httphead.HasToken(resp.Values("Connection"), "close") {
+				t.Fatal("rejection without Connection: close")
+			}
+			if tc.header[0] != "" && resp.Get(tc.header[0]) != tc.header[1] {
+				t.Fatalf("%s = %q, want %q", tc.header[0], resp.Get(tc.header[0]), tc.header[1])
+			}
+			rc.expectEOF()
+		})
+	}
+	if n := be.connCount(); n != 0 {
+		t.Fatalf("backend saw %d connections for rejected handshakes; want none", n)
+	}
+	// The allowed origin still works.
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws", "Origin: https://app.example")
+}
+
+// S-07 and B-03: hop-by-hop headers go before weir adds its own; a client
+// cannot delete or forge X-Forwarded-For.
+func TestUpstreamRequestHeaders(t *testing.T) {
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) { acceptUpgrade(c, req) })
+	h := startGateway(t, routeTo(be.addr(), ""), false)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws?x=1", "Connection: Upgrade, X-Forwarded-For, X-Gateway-User, Authorization", "X-Forwarded-For: 1.2.3.4",
+		"X-Gateway-User: mallory", "Authorization: Bearer t", "Cookie: a=b", "Sec-WebSocket-Protocol: chat")
+	req := be.lastRequest()
+	if req == nil {
+		t.Fatal("backend saw no request")
+	}
+	if req.Target != "/ws?x=1" || req.Method != "GET" {
+		t.Fatalf("request line %s %s", req.Method, req.Target)
+	}
+	if got := req.Get("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Fatalf("X-Forwarded-For = %q, want the socket peer only", got)
+	}
+	if req.Count("X-Gateway-User") != 0 || req.Count("Authorization") != 0 {
+		t.Fatal("headers nominated by Connection reached the backend")
+	}
+	if req.Get("Cookie") != "a=b" || req.Get("Sec-WebSocket-Protocol") != "chat" {
+		t.Fatal("end-to-end headers lost")
+	}
+	if req.Get("Sec-WebSocket-Key") == sampleKey {
+		t.Fatal("the client's key was forwarded; weir must use its own")
+	}
+	if req.Get("X-Forwarded-Host") != "weir.test" || req.Get("X-Forwarded-Proto") != "http" || !strings.Contains(req.Get("Forwarded"), "for=127.0.0.1") {
+		t.Fatalf("forwarding headers: %+v", req.Headers)
+	}
+}
+
+// S-01, S-02, B-04: a backend that does not switch properly never gets a
+// tunnel; the client's further bytes never reach it.
+func TestBackendAnswers(t *testing.T) {
+	cases := []struct {
+		id, name string
+		answer   func(c net.Conn, req *httphead.Request)
+		status   int
+	}{
+		{"S-01", "404", func(c net.Conn, _ *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope\n")
+		}, 404},
+		{"S-01", "426", func(c net.Conn, _ *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n")
+		}, 426},
+		{"S-01", "200", func(c net.Conn, _ *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		}, 502},
+		{"S-02", "wrong accept", func(c net.Conn, _ *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+		}, 502},
+		{"S-02", "h2c", func(c net.Conn, req *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+wsproto.ComputeAccept(req.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+		}, 502},
+		{"S-02", "no Connection", func(c net.Conn, req *httphead.Request) {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "+wsproto.ComputeAccept(req.Get("Sec-WebSocket-Key"))+"\r\n\r\n")
+		}, 502},
+		{"H-07", "unrequested extension", func(c net.Conn, req *httphead.Request) {
+			acceptUpgrade(c, req, "Sec-WebSocket-Extensions: permessage-deflate")
+		}, 502},
+		{"H-07", "unrequested subprotocol", func(c net.Conn, req *httphead.Request) {
+			acceptUpgrade(c, req, "Sec-WebSocket-Protocol: admin")
+		}, 502},
+		{"B-04", "silent backend", func(c net.Conn, _ *httphead.Request) {
+			var b [1]byte
+			c.Read(b[:]) // wait until weir gives up
+		}, 504},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id+" "+tc.name, func(t *testing.T) {
+			after := make(chan []byte, 1)
+			be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+				tc.answer(c, req)
+				_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+				rest, _ := io.ReadAll(br)
+				after <- rest
+			})
+			h := startGateway(t, routeTo(be.addr(), "    timeouts: {handshake: 500ms}\n"), false)
+			rc := dialRaw(t, h.addr)
+			rc.send(upgradeRequest("/ws"))
+			resp := rc.response()
+			if resp.Status != tc.status {
+				t.Fatalf("status %d, want %d", resp.Status, tc.status)
+			}
+			if !httphead.HasToken(resp.Values("Connection"), "close") {
+				t.Fatal("no Connection: close")
+			}
+			// The smuggling attempt: a second request on the same connection.
+			io.WriteString(rc.c, "GET /internal HTTP/1.1\r\nHost: x\r\n\r\n")
+			rc.expectEOF()
+			select {
+			case rest := <-after:
+				if bytes.Contains(rest, []byte("/internal")) {
+					t.Fatal("the client's bytes after a refused upgrade reached the backend")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("backend connection not closed")
+			}
+		})
+	}
+}
+
+// B-04: nothing listening → 503 with Retry-After.
+func TestNoBackend(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	h := startGateway(t, routeTo(addr, "    timeouts: {connect: 500ms}\n"), false)
+	rc := dialRaw(t, h.addr)
+	rc.send(upgradeRequest("/ws"))
+	resp := rc.response()
+	if resp.Status != 503 || resp.Get("Retry-After") == "" {
+		t.Fatalf("status %d Retry-After %q; want 503 with Retry-After", resp.Status, resp.Get("Retry-After"))
+	}
+}
+
+func TestUnknownRoute404(t *testing.T) {
+	h := startGateway(t, `routes:
+  - name: ws
+    match: {path_prefix: /ws}
+    backends: {members: [{address: "builtin:echo"}]}
+`, false)
+	rc := dialRaw(t, h.addr)
+	rc.send(upgradeRequest("/other"))
+	if resp := rc.response(); resp.Status != 404 {
+		t.Fatalf("status %d, want 404", resp.Status)
+	}
+	rc = dialRaw(t, h.addr)
+	rc.send(upgradeRequest("/wsx")) // a prefix matches at segment boundaries only
+	if resp := rc.response(); resp.Status != 404 {
+		t.Fatalf("/wsx: status %d, want 404", resp.Status)
+	}
+}
+
+// F-01…F-07: protocol violations from the client get the RFC's close code,
+// and the backend gets 1001.
+func TestClientProtocolViolations(t *testing.T) {
+	big := make([]byte, 200)
+	cases := []struct {
+		id, name string
+		send     func(rc *rawClient)
+		code     ws.StatusCode
+	}{
+		{"F-01 (1.1.x)", "unmasked frame", func(rc *rawClient) { rc.frameOpts(ws.OpText, true, []byte("hi"), false, 0) }, ws.StatusProtocolError},
+		{"F-02 (3.1)", "RSV1", func(rc *rawClient) { rc.frameOpts(ws.OpText, true, []byte("hi"), true, 4) }, ws.StatusProtocolError},
+		{"F-02 (3.3)", "RSV3", func(rc *rawClient) { rc.frameOpts(ws.OpText, true, []byte("hi"), true, 1) }, ws.StatusProtocolError},
+		{"F-02 (4.1.1)", "opcode 3", func(rc *rawClient) { rc.frame(ws.OpCode(3), true, nil) }, ws.StatusProtocolError},
+		{"F-02 (4.2.1)", "opcode 11", func(rc *rawClient) { rc.frame(ws.OpCode(11), true, nil) }, ws.StatusProtocolError},
+		{"F-03 (2.5)", "ping 126 bytes", func(rc *rawClient) { rc.frame(ws.OpPing, true, big[:126]) }, ws.StatusProtocolError},
+		{"F-03 (5.1)", "fragmented ping", func(rc *rawClient) { rc.frame(ws.OpPing, false, []byte("a")) }, ws.StatusProtocolError},
+		{"F-03 (7.3.6)", "close 126 bytes", func(rc *rawClient) { rc.frame(ws.OpClose, true, append([]byte{3, 232}, big[:124]...)) }, ws.StatusProtocolError},
+		{"F-04 (5.9)", "continuation first", func(rc *rawClient) { rc.frame(ws.OpContinuation, true, []byte("x")) }, ws.StatusProtocolError},
+		{"F-04 (5.18)", "text inside a fragmented message", func(rc *rawClient) {
+			rc.frame(ws.OpText, false, []byte("a"))
+			rc.frame(ws.OpText, true, []byte("b"))
+		}, ws.StatusProtocolError},
+		{"F-05 (6.3.1)", "invalid UTF-8", func(rc *rawClient) {
+			rc.frame(ws.OpText, true, []byte{0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80, 0x65, 0x64, 0x69, 0x74, 0x65, 0x64})
+		}, ws.StatusInvalidFramePayloadData},
+		{"F-05 (6.4.2)", "invalid UTF-8 in 2nd fragment", func(rc *rawClient) {
+			rc.frame(ws.OpText, false, []byte("ok"))
+			rc.frame(ws.OpContinuation, false, []byte{0xf4, 0x90, 0x80, 0x80})
+			rc.frame(ws.OpContinuation, true, []byte("x"))
+		}, ws.StatusInvalidFramePayloadData},
+		{"F-06 (7.3.2)", "close 1-byte payload", func(rc *rawClient) { rc.frame(ws.OpClose, true, []byte{3}) }, ws.StatusProtocolError},
+		{"F-06 (7.9.1)", "close code 0", func(rc *rawClient) { rc.frame(ws.OpClose, true, []byte{0, 0}) }, ws.StatusProtocolError},
+		{"F-06 (7.9.2)", "close code 999", func(rc *rawClient) { rc.frame(ws.OpClose, true, closePayload(999, "")) }, ws.StatusProtocolError},
+		{"F-06 (7.9.4)", "close code 1005", func(rc *rawClient) { rc.frame(ws.OpClose, true, closePayload(1005, "")) }, ws.StatusProtocolError},
+		{"F-06 (7.9.6)", "close code 1015", func(rc *rawClient) { rc.frame(ws.OpClose, true, closePayload(1015, "")) }, ws.StatusProtocolError},
+		{"F-06 (7.9.9)", "close code 5000", func(rc *rawClient) { rc.frame(ws.OpClose, true, closePayload(5000, "")) }, ws.StatusProtocolError},
+		{"F-06 (7.5.1)", "close reason not UTF-8", func(rc *rawClient) { rc.frame(ws.OpClose, true, append([]byte{3, 232}, 0xff, 0xfe)) }, ws.StatusInvalidFramePayloadData},
+		{"F-07", "length MSB set", func(rc *rawClient) {
+			rc.c.Write([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4})
+		}, ws.StatusProtocolError},
+		{"F-07", "length 2^62", func(rc *rawClient) {
+			rc.c.Write([]byte{0x82, 0xff, 0x40, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4})
+		}, ws.StatusMessageTooBig},
+		{"F-07", "non-minimal 16-bit length", func(rc *rawClient) {
+			rc.c.Write(append([]byte{0x81, 0xfe, 0x00, 0x05, 0, 0, 0, 0}, "hello"...))
+		}, ws.StatusProtocolError},
+		{"L-01", "2 MiB frame over a 1 MiB limit", func(rc *rawClient) {
+			rc.c.Write([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0x20, 0, 0, 1, 2, 3, 4})
+		}, ws.StatusMessageTooBig},
+		{"L-01", "continuations over the message limit", func(rc *rawClient) {
+			chunk := make([]byte, 64<<10)
+			rc.frame(ws.OpBinary, false, chunk)
+			for i := 0; i < 20; i++ {
+				rc.frame(ws.OpContinuation, false, chunk)
+			}
+		}, ws.StatusMessageTooBig},
+	}
+	for _, tc := range cases {
+		t.Run(tc.id+" "+tc.name, func(t *testing.T) {
+			pollModes(t, func(t *testing.T, noPoll bool) {
+				backendClose := make(chan ws.StatusCode, 1)
+				be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+					acceptUpgrade(c, req)
+					for {
+						f, err := ws.ReadFrame(br)
+						if err != nil {
+							backendClose <- 0
+							return
+						}
+						if f.Header.OpCode == ws.OpClose {
+							f = ws.UnmaskFrameInPlace(f)
+							code, _ := closeOf(f)
+							writeServerFrame(c, ws.OpClose, true, f.Payload)
+							backendClose <- code
+							return
+						}
+					}
+				})
+				h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+				rc := dialRaw(t, h.addr)
+				rc.upgrade("/ws")
+				tc.send(rc)
+				code, _ := rc.expectClose()
+				if code != tc.code {
+					t.Fatalf("close %d, want %d", code, tc.code)
+				}
+				select {
+				case bc := <-backendClose:
+					if bc != ws.StatusGoingAway {
+						t.Fatalf("backend got close %d, want 1001", bc)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("backend never told")
+				}
+				rc.expectEOF()
+			})
+		})
+	}
+}
+
+// F-04 (5.6): a ping between fragments is answered and the message arrives
+// intact; F-05: a code point split across fragments is fine.
+func TestFragmentsAndPings(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		euro := []byte("€") // e2 82 ac
+		rc.frame(ws.OpText, false, append([]byte("price: "), euro[0]))
+		rc.frame(ws.OpPing, true, []byte("mid"))
+		rc.frame(ws.OpContinuation, false, euro[1:2])
+		rc.frame(ws.OpContinuation, true, append(euro[2:], '5'))
+		sawPong := false
+		var msg []byte
+		for done := false; !done; {
+			f := rc.readFrame()
+			switch f.Header.OpCode {
+			case ws.OpPong:
+				if string(f.Payload) != "mid" {
+					t.Fatalf("pong payload %q", f.Payload)
+				}
+				sawPong = true
+			case ws.OpText, ws.OpContinuation:
+				msg = append(msg, f.Payload...)
+				done = f.Header.Fin
+			default:
+				t.Fatalf("unexpected frame %v", f.Header.OpCode)
+			}
+		}
+		if !sawPong {
+			t.Fatal("ping not answered before the message completed")
+		}
+		if string(msg) != "price: €5" {
+			t.Fatalf("message %q", msg)
+		}
+	})
+}
+
+// D-02: close codes and reasons cross intact both ways; a backend that
+// vanishes costs the client 1011, never 1006.
+func TestClosePropagation(t *testing.T) {
+	t.Run("backend closes 4001", func(t *testing.T) {
+		pollModes(t, func(t *testing.T, noPoll bool) {
+			be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+				acceptUpgrade(c, req)
+				writeServerFrame(c, ws.OpClose, true, closePayload(4001, "bye"))
+				ws.ReadFrame(br) // the relayed answer
+			})
+			h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+			rc := dialRaw(t, h.addr)
+			rc.upgrade("/ws")
+			code, reason := rc.expectClose()
+			if code != 4001 || reason != "bye" {
+				t.Fatalf("client got %d %q, want 4001 bye", code, reason)
+			}
+			rc.frame(ws.OpClose, true, closePayload(4001, "bye"))
+			rc.expectEOF()
+		})
+	})
+	t.Run("client closes 1000", func(t *testing.T) {
+		pollModes(t, func(t *testing.T, noPoll bool) {
+			got := make(chan string, 1)
+			be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+				acceptUpgrade(c, req)
+				f, err := ws.ReadFrame(br)
+				if err != nil || f.Header.OpCode != ws.OpClose || !f.Header.Masked {
+					got <- fmt.Sprintf("bad frame %v %v", f.Header, err)
+					return
+				}
+				f = ws.UnmaskFrameInPlace(f)
+				code, reason := closeOf(f)
+				got <- fmt.Sprintf("%d %s", code, reason)
+				writeServerFrame(c, ws.OpClose, true, f.Payload)
+			})
+			h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+			rc := dialRaw(t, h.addr)
+			rc.upgrade("/ws")
+			rc.frame(ws.OpClose, true, closePayload(1000, "done"))
+			if g := <-got; g != "1000 done" {
+				t.Fatalf("backend got %s", g)
+			}
+			if code, _ := rc.expectClose(); code != 1000 {
+				t.Fatalf("client got close %d, want the backend's 1000", code)
+			}
+			rc.expectEOF()
+		})
+	})
+	t.Run("backend drops TCP", func(t *testing.T) {
+		pollModes(t, func(t *testing.T, noPoll bool) {
+			be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+				acceptUpgrade(c, req)
+				c.(*net.TCPConn).SetLinger(0)
+			})
+			h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+			rc := dialRaw(t, h.addr)
+			rc.upgrade("/ws")
+			if code, _ := rc.expectClose(); code != ws.StatusInternalServerError {
+				t.Fatalf("client got %d, want 1011", code)
+			}
+		})
+	})
+	t.Run("F-06 data after close is dropped", func(t *testing.T) {
+		got := make(chan []ws.OpCode, 1)
+		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+			acceptUpgrade(c, req)
+			var ops []ws.OpCode
+			for {
+				f, err := ws.ReadFrame(br)
+				if err != nil {
+					break
+				}
+				ops = append(ops, f.Header.OpCode)
+				if f.Header.OpCode == ws.OpClose {
+					// Hold the answer back so the client's late frame arrives first.
+					_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+					if f2, err := ws.ReadFrame(br); err == nil {
+						ops = append(ops, f2.Header.OpCode)
+					}
+					writeServerFrame(c, ws.OpClose, true, ws.UnmaskFrameInPlace(f).Payload)
+					break
+				}
+			}
+			got <- ops
+		})
+		h := startGateway(t, routeTo(be.addr(), ""), false)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		rc.frame(ws.OpClose, true, closePayload(1000, ""))
+		rc.frame(ws.OpText, true, []byte("late"))
+		ops := <-got
+		if len(ops) != 1 || ops[0] != ws.OpClose {
+			t.Fatalf("backend saw %v; want only the close", ops)
+		}
+	})
+}
+
+// D-01: SHA-256 equal end to end for messages of 0 B to 16 MiB, text and
+// binary, fragmented at random boundaries by the client, and re-fragmented
+// at random by the backend on the way back.
+func TestDataIntegrity(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		be := startScripted(t, fragmentingEcho)
+		h := startGateway(t, routeTo(be.addr(), "    limits: {max_message_bytes: 17MiB, max_frame_bytes: 17MiB}\n"), noPoll)
+		rc := dialRaw(t, h.addr)
+		_ = rc.c.SetDeadline(time.Now().Add(60 * time.Second))
+		rc.upgrade("/ws")
+		rng := mrand.New(mrand.NewPCG(1, 2))
+		sizes := []int{0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20}
+		if testing.Short() {
+			sizes = sizes[:7]
+		}
+		for _, size := range sizes {
+			for _, op := range []ws.OpCode{ws.OpBinary, ws.OpText} {
+				msg := make([]byte, size)
+				if op == ws.OpBinary {
+					rand.Read(msg)
+				} else {
+					for i := range msg {
+						msg[i] = "aé€😀"[rng.IntN(4)] // bytes of multi-byte runes get split at random below
+					}
+					msg = []byte(strings.ToValidUTF8(string(msg), "?"))
+					if len(msg) > size {
+						msg = msg[:size]
+					}
+					msg = []byte(strings.ToValidUTF8(string(msg), ""))
+				}
+				want := sha256.Sum256(msg)
+				done := make(chan struct{})
+				go func() { // write while reading: large messages exceed socket buffers
+					defer close(done)
+					sendFragmented(rc, rng, op, msg)
+				}()
+				gotOp, got := rc.readMessage()
+				<-done
+				if gotOp != op || sha256.Sum256(got) != want {
+					t.Fatalf("size %d op %v: got op %v, %d bytes, hash mismatch=%v", size, op, gotOp, len(got), sha256.Sum256(got) != want)
+				}
+			}
+		}
+		rc.frame(ws.OpClose, true, closePayload(1000, ""))
+		if code, _ := rc.expectClose(); code != 1000 {
+			t.Fatalf("close %d", code)
+		}
+	})
+}
+
+func sendFragmented(rc *rawClient, rng *mrand.Rand, op ws.OpCode, msg []byte) {
+	first := true
+	for {
+		n := len(msg)
+		if n > 1 && rng.IntN(3) > 0 {
+			n = 1 + rng.IntN(n)
+		}
+		o := ws.OpContinuation
+		if first {
+			o = op
+		}
+		last := n == len(msg)
+		f := ws.MaskFrameInPlace(ws.NewFrame(o, last, append([]byte(nil), msg[:n]...)))
+		if err := ws.WriteFrame(rc.c, f); err != nil {
+			return
+		}
+		first = false
+		msg = msg[n:]
+		if last {
+			return
+		}
+	}
+}
+
+// fragmentingEcho is a backend that reassembles each message and sends it
+// back cut into random fragments.
+func fragmentingEcho(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+	acceptUpgrade(c, req)
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	bw := bufio.NewWriterSize(c, 64<<10)
+	var msg []byte
+	var op ws.OpCode
+	for {
+		f, err := ws.ReadFrame(br)
+		if err != nil {
+			return
+		}
+		if !f.Header.Masked {
+			return // weir must mask toward the backend
+		}
+		f = ws.UnmaskFrameInPlace(f)
+		switch f.Header.OpCode {
+		case ws.OpClose:
+			writeServerFrame(c, ws.OpClose, true, f.Payload)
+			return
+		case ws.OpPing, ws.OpPong:
+			continue
+		case ws.OpContinuation:
+		default:
+			op = f.Header.OpCode
+			msg = msg[:0]
+		}
+		msg = append(msg, f.Payload...)
+		if !f.Header.Fin {
+			continue
+		}
+		rest, first := msg, true
+		for {
+			n := len(rest)
+			if n > 1 && rng.IntN(3) > 0 {
+				n = 1 + rng.IntN(n)
+			}
+			o := ws.OpContinuation
+			if first {
+				o = op
+			}
+			last := n == len(rest)
+			ws.WriteFrame(bw, ws.NewFrame(o, last, rest[:n]))
+			first, rest = false, rest[n:]
+			if last {
+				break
+			}
+		}
+		if bw.Flush() != nil {
+			return
+		}
+	}
+}
+
+// L-06: a silent client is pinged; one that never answers is cut.
+func TestKeepalive(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), "    limits: {ping_interval: 100ms, pong_timeout: 300ms}\n"), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		f := rc.readFrame()
+		if f.Header.OpCode != ws.OpPing {
+			t.Fatalf("got %v, want a ping", f.Header.OpCode)
+		}
+		rc.frame(ws.OpPong, true, f.Payload)
+		// Now stop answering: weir must give up and close.
+		for i := 0; i < 100; i++ {
+			f, err := ws.ReadFrame(rc.br)
+			if err != nil {
+				return // TCP closed: fine
+			}
+			if f.Header.OpCode == ws.OpClose {
+				return
+			}
+		}
+		t.Fatal("silent client never cut")
+	})
+}
+
+// Message rate limit: the client over its budget gets 1008.
+func TestMessageRateLimit(t *testing.T) {
+	h := startGateway(t, routeTo(startEcho(t), "    limits: {messages_per_second: 1, burst: 3}\n"), false)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	for i := 0; i < 10; i++ {
+		rc.frame(ws.OpText, true, []byte("x"))
+	}
+	if code, _ := rc.expectClose(); code != ws.StatusPolicyViolation {
+		t.Fatalf("close %d, want 1008", code)
+	}
+}
+
+// G-01: a drain closes live sessions with 1001 on both legs and refuses new
+// handshakes.
+func TestDrain(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		backendGot := make(chan ws.StatusCode, 4)
+		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+			acceptUpgrade(c, req)
+			for {
+				f, err := ws.ReadFrame(br)
+				if err != nil {
+					return
+				}
+				if f.Header.OpCode == ws.OpClose {
+					f = ws.UnmaskFrameInPlace(f)
+					code, _ := closeOf(f)
+					backendGot <- code
+					writeServerFrame(c, ws.OpClose, true, f.Payload)
+					return
+				}
+			}
+		})
+		h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+		var clients []*rawClient
+		for i := 0; i < 3; i++ {
+			rc := dialRaw(t, h.addr)
+			rc.upgrade("/ws")
+			clients = append(clients, rc)
+		}
+		// The third client never answers the close: the close timeout cuts it.
+		shut := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			shut <- h.srv.Shutdown(ctx)
+		}()
+		for i, rc := range clients {
+			if code, _ := rc.expectClose(); code != ws.StatusGoingAway {
+				t.Fatalf("client %d got %d, want 1001", i, code)
+			}
+			if i < 2 {
+				rc.frame(ws.OpClose, true, closePayload(1001, ""))
+			}
+		}
+		for i := 0; i < 3; i++ {
+			select {
+			case code := <-backendGot:
+				if code != ws.StatusGoingAway {
+					t.Fatalf("backend got %d", code)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("backend not told")
+			}
+		}
+		if err := <-shut; err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		if _, err := net.DialTimeout("tcp", h.addr, time.Second); err == nil {
+			t.Fatal("listener still accepting after the drain")
+		}
+	})
+}
+
+// Tunnel mode: opaque relay after a validated 101, extensions end to end.
+func TestTunnel(t *testing.T) {
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req, "Sec-WebSocket-Extensions: permessage-deflate")
+		io.Copy(c, br) // raw byte echo
+	})
+	h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n"), false)
+	rc := dialRaw(t, h.addr)
+	resp := rc.upgrade("/ws", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits")
+	if resp.Get("Sec-WebSocket-Extensions") != "permessage-deflate" {
+		t.Fatalf("extension not negotiated end to end: %q", resp.Get("Sec-WebSocket-Extensions"))
+	}
+	payload := bytes.Repeat([]byte("tunnel"), 10000)
+	go rc.frame(ws.OpBinary, true, payload)
+	f, err := ws.ReadFrame(rc.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The raw echo returns the client's own masked frame, untouched.
+	f = ws.UnmaskFrameInPlace(f)
+	if !bytes.Equal(f.Payload, payload) {
+		t.Fatal("tunnel changed the bytes")
+	}
+}
+
+// The frame engine declines extensions (it would have to parse them).
+func TestFramesDeclinesExtensions(t *testing.T) {
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		if req.Count("Sec-WebSocket-Extensions") != 0 {
+			io.WriteString(c, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		acceptUpgrade(c, req)
+	})
+	h := startGateway(t, routeTo(be.addr(), ""), false)
+	rc := dialRaw(t, h.addr)
+	resp := rc.upgrade("/ws", "Sec-WebSocket-Extensions: permessage-deflate")
+	if resp.Count("Sec-WebSocket-Extensions") != 0 {
+		t.Fatal("frame engine accepted an extension")
+	}
+}
+
+// The demo page is served on the default configuration's "/" route.
+func TestDemoPage(t *testing.T) {
+	h := startGateway(t, `routes:
+  - name: demo
+    match: {path: /}
+    serve: demo_page
+`, false)
+	rc := dialRaw(t, h.addr)
+	rc.send("GET / HTTP/1.1\r\nHost: weir.test\r\n\r\n")
+	resp := rc.response()
+	if resp.Status != 200 || !strings.HasPrefix(resp.Get("Content-Type"), "text/html") {
+		t.Fatalf("demo page: %d %v", resp.Status, resp.Headers)
+	}
+	body, _ := io.ReadAll(rc.br)
+	if !bytes.Contains(body, []byte("new WebSocket(")) {
+		t.Fatal("demo page does not open a WebSocket")
+	}
+}
