@@ -184,16 +184,16 @@ func (in *Instance) OnMessage(ctx context.Context, m *Message) (Verdict, error) 
 			if e.OnError == FailSkip {
 				continue
 			}
-			return Close, &CloseError{Code: 1011, Reason: "filter " + e.Name + " failed"}
+			return Close, &CloseError{Code: 1011, Reason: "filter failed"}
 		}
 		switch v {
 		case Continue:
 		case Drop:
 			return Drop, nil
 		case Close:
-			return Close, &CloseError{Code: 1008, Reason: "closed by filter " + e.Name}
+			return Close, &CloseError{Code: 1008, Reason: "closed by filter"}
 		default:
-			return Close, &CloseError{Code: 1011, Reason: "filter " + e.Name + " returned an unknown verdict"}
+			return Close, &CloseError{Code: 1011, Reason: "filter failed"}
 		}
 	}
 	return Continue, nil

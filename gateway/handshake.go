@@ -233,9 +233,8 @@ func (s *Server) startFrames(ss *session, c net.Conn, cbr *bufio.Reader, bc net.
 		}
 		// Could not register: fall back to goroutines for this session.
 		for _, p := range []*pump{ss.c2b, ss.b2c} {
-			if p.tok != 0 {
-				s.poller.remove(p.tok)
-				p.tok = 0
+			if t := p.tok.Swap(0); t != 0 {
+				s.poller.remove(t)
 			}
 		}
 	}

@@ -73,8 +73,10 @@ func (p *poller) add(fd int, wake func(), setTok func(uint64)) (uint64, error) {
 	p.next++
 	tok := p.next
 	p.items[tok] = &pollItem{fd: fd, wake: wake}
-	p.mu.Unlock()
+	// Under the mutex: the event loop takes it before calling wake, which
+	// orders this write before wake's read of the token.
 	setTok(tok)
+	p.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT}
 	setToken(&ev, tok)
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {

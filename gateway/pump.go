@@ -71,7 +71,7 @@ type pump struct {
 
 	limiter *tokenBucket // client→backend message rate, or nil
 
-	tok     uint64 // poller token, 0 when not registered
+	tok     atomic.Uint64 // poller token, 0 when not registered
 	running atomic.Bool
 	frames  *atomic.Int64
 	bytes   *atomic.Int64

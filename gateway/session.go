@@ -170,8 +170,8 @@ func (s *session) finish() {
 	s.mu.Unlock()
 
 	for _, p := range []*pump{s.c2b, s.b2c} {
-		if p != nil && p.tok != 0 {
-			s.srv.poller.remove(p.tok)
+		if p != nil && p.tok.Load() != 0 {
+			s.srv.poller.remove(p.tok.Load())
 		}
 	}
 	s.client.dead.Store(true)
@@ -343,7 +343,7 @@ func (s *session) runBlocking() {
 func (s *session) runPolled() error {
 	for _, p := range []*pump{s.c2b, s.b2c} {
 		p := p
-		if _, err := s.srv.poller.add(p.src.fd, p.wake, func(t uint64) { p.tok = t }); err != nil {
+		if _, err := s.srv.poller.add(p.src.fd, p.wake, p.tok.Store); err != nil {
 			return err
 		}
 	}
@@ -389,7 +389,7 @@ func (p *pump) wake() {
 		p.release()
 		p.running.Store(false)
 		// An error means the session ended under us: nothing to watch.
-		_ = srv.poller.arm(p.tok)
+		_ = srv.poller.arm(p.tok.Load())
 	}()
 }
 

@@ -320,8 +320,7 @@ func TestClientProtocolViolations(t *testing.T) {
 		}, ws.StatusInvalidFramePayloadData},
 		{"F-05 (6.4.2)", "invalid UTF-8 in 2nd fragment", func(rc *rawClient) {
 			rc.frame(ws.OpText, false, []byte("ok"))
-			rc.frame(ws.OpContinuation, false, []byte{0xf4, 0x90, 0x80, 0x80})
-			rc.frame(ws.OpContinuation, true, []byte("x"))
+			rc.frame(ws.OpContinuation, false, []byte{0xf4, 0x90, 0x80, 0x80}) // fails fast: weir may hang up at once
 		}, ws.StatusInvalidFramePayloadData},
 		{"F-06 (7.3.2)", "close 1-byte payload", func(rc *rawClient) { rc.frame(ws.OpClose, true, []byte{3}) }, ws.StatusProtocolError},
 		{"F-06 (7.9.1)", "close code 0", func(rc *rawClient) { rc.frame(ws.OpClose, true, []byte{0, 0}) }, ws.StatusProtocolError},

@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/filters/native"
+	"github.com/weirproxy/weir/gateway/config"
+	"github.com/weirproxy/weir/plugins"
+)
+
+// buildCFilter compiles a C filter of sdk/c/examples with the command its
+// README gives.
+func buildCFilter(t *testing.T, name string) string {
+	t.Helper()
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		t.Skip("clang not found: install the Debian packages clang and lld to build WASM filters")
+	}
+	out := filepath.Join(t.TempDir(), name+".wasm")
+	cmd := exec.Command(clang, "--target=wasm32", "-O2", "-nostdlib", "-mbulk-memory", "-Wl,--no-entry",
+		"-Wl,-z,stack-size=65536", "-I", "../sdk/c", "-o", out, "../sdk/c/examples/"+name+".c")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("clang: %v\n%s", err, msg)
+	}
+	return out
+}
+
+// wasmGateway runs a gateway whose route "ws" passes messages through the
+// WASM module at path, to the echo backend.
+func wasmGateway(t *testing.T, path string) (*harness, *config.Gateway) {
+	t.Helper()
+	host, err := plugins.NewHost(context.Background(), plugins.HostOptions{Shards: 2, MaxMessageBytes: 17 << 20, MemoryLimitBytes: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml := fmt.Sprintf(`listeners: [{name: public, address: 127.0.0.1:0}]
+admin: {address: ""}
+routes:
+  - name: ws
+    match: {path_prefix: /}
+    limits: {max_message_bytes: 16MiB, max_frame_bytes: 16MiB}
+    backends: {members: [{address: %q}]}
+    filters:
+      - wasm: %s
+`, startEcho(t), path)
+	cfg, err := config.Load(config.LoadOptions{Data: []byte(yaml)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := filters.NewRegistry(native.All()...)
+	load := func(ctx context.Context, p string, c []byte) (filters.Factory, error) {
+		wasm, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		return host.Load(ctx, p, wasm, c)
+	}
+	base := leakBaseline()
+	srv, err := New(context.Background(), cfg, Deps{Filters: reg, LoadWasm: load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := host.Close(ctx); err != nil {
+			t.Errorf("host Close: %v", err)
+		}
+		base.check(t)
+	})
+	return &harness{t: t, srv: srv, addr: srv.Addr("public").String()}, cfg
+}
+
+func dialWS(t *testing.T, addr string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(32 << 20)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func echoOnce(t *testing.T, c *websocket.Conn, typ websocket.MessageType, msg []byte) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := c.Write(ctx, typ, msg); err != nil {
+		t.Fatal(err)
+	}
+	gt, got, err := c.Read(ctx)
+	if err != nil || gt != typ {
+		t.Fatalf("read: %v %v", gt, err)
+	}
+	return got
+}
+
+// D-01 through a pass-through WASM filter: SHA-256 equal for every size.
+func TestWasmPassthroughIntegrity(t *testing.T) {
+	h, _ := wasmGateway(t, buildCFilter(t, "passthrough"))
+	c := dialWS(t, h.addr)
+	for _, size := range []int{0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20} {
+		for _, typ := range []websocket.MessageType{websocket.MessageBinary, websocket.MessageText} {
+			msg := make([]byte, size)
+			for i := range msg {
+				msg[i] = byte('a' + i%26)
+			}
+			if typ == websocket.MessageBinary {
+				for i := range msg {
+					msg[i] = byte(i * 31)
+				}
+			}
+			if got := echoOnce(t, c, typ, msg); sha256.Sum256(got) != sha256.Sum256(msg) {
+				t.Fatalf("size %d type %v: hash differs (%d bytes back)", size, typ, len(got))
+			}
+		}
+	}
+}
+
+// A WASM filter rewrites messages both ways (the echo sends the rewritten
+// text back through the filter again).
+func TestWasmUppercase(t *testing.T) {
+	h, _ := wasmGateway(t, buildCFilter(t, "uppercase"))
+	c := dialWS(t, h.addr)
+	if got := echoOnce(t, c, websocket.MessageText, []byte("hello, weir ü")); string(got) != "HELLO, WEIR ü" {
+		t.Fatalf("got %q", got)
+	}
+	if got := echoOnce(t, c, websocket.MessageBinary, []byte("abc")); string(got) != "abc" {
+		t.Fatalf("binary rewritten: %q", got)
+	}
+}
+
+// Hot reload: a new module version takes new sessions; live sessions stay
+// on the version they started with and are never dropped.
+func TestWasmHotReload(t *testing.T) {
+	pass, upper := buildCFilter(t, "passthrough"), buildCFilter(t, "uppercase")
+	path := filepath.Join(t.TempDir(), "filter.wasm")
+	copyFile(t, pass, path)
+	h, cfg := wasmGateway(t, path)
+	old := dialWS(t, h.addr)
+	if got := echoOnce(t, old, websocket.MessageText, []byte("abc")); string(got) != "abc" {
+		t.Fatalf("before reload: %q", got)
+	}
+	copyFile(t, upper, path)
+	for i := 0; i < 20; i++ { // many reloads: nothing may leak or drop
+		if err := h.srv.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := dialWS(t, h.addr)
+	if got := echoOnce(t, fresh, websocket.MessageText, []byte("abc")); string(got) != "ABC" {
+		t.Fatalf("new session after reload: %q, want the new version's ABC", got)
+	}
+	if got := echoOnce(t, old, websocket.MessageText, []byte("abc")); string(got) != "abc" {
+		t.Fatalf("old session after reload: %q, want the old version's abc", got)
+	}
+	// A module that fails to load leaves the current version serving.
+	if err := os.WriteFile(path, []byte("not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.Reload(context.Background(), cfg); err == nil {
+		t.Fatal("reload with an invalid module succeeded")
+	}
+	again := dialWS(t, h.addr)
+	if got := echoOnce(t, again, websocket.MessageText, []byte("abc")); string(got) != "ABC" {
+		t.Fatalf("after a failed reload: %q", got)
+	}
+	old.Close(websocket.StatusNormalClosure, "")
+	fresh.Close(websocket.StatusNormalClosure, "")
+	again.Close(websocket.StatusNormalClosure, "")
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
