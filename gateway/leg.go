@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -19,6 +20,8 @@ type leg struct {
 	name string // "client" or "backend": log and metric label
 	conn net.Conn
 	fd   int // for the poller; -1 when the connection cannot be polled
+	rc   syscall.RawConn
+	peek [1]byte // target of the MSG_PEEK readiness probe
 	// role is how frames read from this peer are checked: the client leg
 	// reads as a server (masked frames), the backend leg as a client.
 	role wsproto.Role
@@ -45,7 +48,7 @@ type leg struct {
 }
 
 func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
-	l := &leg{name: name, conn: c, fd: fdOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
+	l := &leg{name: name, conn: c, fd: fdOf(c), rc: rawConnOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
 	l.masks.Seed()
 	l.lastRecv.Store(time.Now().UnixNano())
 	return l

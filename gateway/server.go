@@ -103,7 +103,7 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
 	s.outs.New = func() any { b := make([]byte, 0, outSize); return &b }
-	if !deps.DisablePoller {
+	if !deps.DisablePoller && cfg.Server.IdleSessions != "goroutines" {
 		if p, err := newPoller(); err == nil {
 			s.poller = p
 		} else {

@@ -46,6 +46,9 @@ func applyDefaults(g *Gateway, set func(path string) bool) {
 	// 5 s for a peer to answer Close; a peer that never answers holds a
 	// socket no longer than this.
 	fill("server.close_timeout", func() { s.CloseTimeout = 5 * time.Second })
+	// The poller keeps idle sessions cheap, which is what a gateway facing
+	// the internet mostly holds.
+	fill("server.idle_sessions", func() { s.IdleSessions = "poller" })
 
 	for i := range g.Routes {
 		applyRouteDefaults(&g.Routes[i], indexPath("routes", i), fill)

@@ -64,6 +64,11 @@ type Server struct {
 	CloseTimeout time.Duration `koanf:"close_timeout"`
 	// TrustedProxies are CIDRs whose X-Forwarded-For weir believes.
 	TrustedProxies []string `koanf:"trusted_proxies"`
+	// IdleSessions is how frame-engine sessions wait for bytes: "poller"
+	// (the default: an idle session holds no goroutine and no buffer; it
+	// waits on epoll) or "goroutines" (a goroutine per direction: a little
+	// less latency per message, much more memory per idle session).
+	IdleSessions string `koanf:"idle_sessions"`
 }
 
 // Route matches handshakes and says where they go.

@@ -66,6 +66,9 @@ func (g *Gateway) check(p *problems) {
 	positive(p, "server.max_headers", s.MaxHeaders)
 	positive(p, "server.drain_timeout", s.DrainTimeout)
 	positive(p, "server.close_timeout", s.CloseTimeout)
+	if s.IdleSessions != "poller" && s.IdleSessions != "goroutines" {
+		p.add("server.idle_sessions", fmt.Sprintf("expected one of: poller, goroutines; got %q", s.IdleSessions))
+	}
 	for i, c := range s.TrustedProxies {
 		if _, err := netip.ParsePrefix(c); err != nil {
 			p.add(indexPath("server.trusted_proxies", i), fmt.Sprintf("expected a CIDR like 10.0.0.0/8, got %q", c))

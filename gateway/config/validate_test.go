@@ -121,6 +121,7 @@ func TestValidateRules(t *testing.T) {
 		{"drain_timeout 0", func(g *Gateway) { g.Server.DrainTimeout = 0 }, "server.drain_timeout"},
 		{"close_timeout negative", func(g *Gateway) { g.Server.CloseTimeout = -time.Second }, "server.close_timeout"},
 		{"trusted proxy not a CIDR", func(g *Gateway) { g.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.1"} }, "server.trusted_proxies[1]"},
+		{"unknown idle strategy", func(g *Gateway) { g.Server.IdleSessions = "threads" }, "server.idle_sessions"},
 
 		// Routes.
 		{"route without name", func(g *Gateway) { g.Routes[1].Name = "" }, "routes[1].name"},
