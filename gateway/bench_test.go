@@ -105,6 +105,7 @@ func benchFrames(b *testing.B, op ws.OpCode, size int) {
 	ss.server = newLeg("backend", dst, wsproto.ClientSide, true, time.Minute)
 	p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
 	p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
+	p.masks = new(wsproto.MaskSource)
 	p.masks.Seed()
 	p.frames = srv.metrics.FramesRelayed.With("c2b")
 	p.bytes = srv.metrics.BytesRelayed.With("c2b")

@@ -244,7 +244,10 @@ func (s *Server) startFrames(ss *session, c net.Conn, cbr *bufio.Reader, bc net.
 func (s *Server) newPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {
 	p := &pump{s: ss, src: src, dst: dst, dir: dir, br: br}
 	p.v.Init(src.role, ss.route.maxFrame, ss.route.maxMessage)
-	p.masks.Seed()
+	if dst.mask {
+		p.masks = new(wsproto.MaskSource)
+		p.masks.Seed()
+	}
 	p.filtered = ss.chain != nil && ss.route.chain.Wants(dir) && !ss.route.chain.Streaming()
 	p.frames = s.metrics.FramesRelayed.With(dir.String())
 	p.bytes = s.metrics.BytesRelayed.With(dir.String())

@@ -31,7 +31,7 @@ type leg struct {
 	writeTimeout time.Duration
 
 	wmu      sync.Mutex
-	masks    wsproto.MaskSource // keys for control and injected frames
+	masks    *wsproto.MaskSource // keys for frames to this peer; nil unless mask
 	deadline time.Time
 	// closeSent: weir sent its Close frame; nothing more is written.
 	closeSent bool
@@ -49,7 +49,10 @@ type leg struct {
 
 func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
 	l := &leg{name: name, conn: c, fd: fdOf(c), rc: rawConnOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
-	l.masks.Seed()
+	if mask {
+		l.masks = new(wsproto.MaskSource)
+		l.masks.Seed()
+	}
 	l.lastRecv.Store(time.Now().UnixNano())
 	return l
 }
@@ -108,10 +111,10 @@ func (l *leg) inject(op ws.OpCode, payload []byte, limit int) error {
 		if len(l.pending)+len(payload) > limit {
 			return errInjectQueueFull
 		}
-		l.pending = wsproto.AppendFrame(l.pending, op, true, payload, l.mask, l.masks.Next())
+		l.pending = wsproto.AppendFrame(l.pending, op, true, payload, l.mask, nextKey(l.masks))
 		return nil
 	}
-	return l.writeLocked(wsproto.AppendFrame(nil, op, true, payload, l.mask, l.masks.Next()))
+	return l.writeLocked(wsproto.AppendFrame(nil, op, true, payload, l.mask, nextKey(l.masks)))
 }
 
 // writeControl writes a ping or pong (payload ≤ 125 bytes).
@@ -121,7 +124,7 @@ func (l *leg) writeControl(op ws.OpCode, payload []byte) error {
 	if l.closeSent {
 		return nil
 	}
-	return l.writeLocked(wsproto.AppendFrame(l.scratch[:0], op, true, payload, l.mask, l.masks.Next()))
+	return l.writeLocked(wsproto.AppendFrame(l.scratch[:0], op, true, payload, l.mask, nextKey(l.masks)))
 }
 
 // sendClose writes a Close frame with code and reason (no payload for 1005,
@@ -138,9 +141,9 @@ func (l *leg) sendClose(code ws.StatusCode, reason string) bool {
 	}
 	var frame []byte
 	if code == ws.StatusNoStatusRcvd {
-		frame = wsproto.AppendFrame(l.scratch[:0], ws.OpClose, true, nil, l.mask, l.masks.Next())
+		frame = wsproto.AppendFrame(l.scratch[:0], ws.OpClose, true, nil, l.mask, nextKey(l.masks))
 	} else {
-		frame = wsproto.AppendClose(l.scratch[:0], code, reason, l.mask, l.masks.Next())
+		frame = wsproto.AppendClose(l.scratch[:0], code, reason, l.mask, nextKey(l.masks))
 	}
 	// A Close must not wait behind a slow reader for long: the close timeout
 	// bounds the whole handshake anyway.
@@ -158,4 +161,14 @@ func (l *leg) finished() bool {
 	sent := l.closeSent
 	l.wmu.Unlock()
 	return sent && l.closeRecv.Load()
+}
+
+// nextKey returns the next masking key, or zeros for a direction that is
+// not masked (only frames toward the backend are): the ~330-byte key
+// source exists only where it is used.
+func nextKey(ms *wsproto.MaskSource) [4]byte {
+	if ms == nil {
+		return [4]byte{}
+	}
+	return ms.Next()
 }

@@ -44,7 +44,7 @@ type pump struct {
 	src, dst *leg
 	dir      filters.Direction
 	v        wsproto.Validator
-	masks    wsproto.MaskSource // keys for frames written to dst
+	masks    *wsproto.MaskSource // keys for frames written to dst; nil unless dst.mask
 	br       *bufio.Reader      // nil while parked
 	out      []byte             // frames not yet written to dst; nil while parked
 	hdr      [wsproto.MaxHeaderSize]byte
@@ -276,7 +276,7 @@ func (p *pump) emit(payload []byte, fin bool) error {
 			return err
 		}
 	}
-	p.out = wsproto.AppendFrame(p.out, op, fin, payload, p.dst.mask, p.masks.Next())
+	p.out = wsproto.AppendFrame(p.out, op, fin, payload, p.dst.mask, nextKey(p.masks))
 	p.outOpen = !fin
 	p.bytes.Add(int64(len(payload)))
 	return nil
