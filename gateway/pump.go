@@ -45,8 +45,8 @@ type pump struct {
 	dir      filters.Direction
 	v        wsproto.Validator
 	masks    *wsproto.MaskSource // keys for frames written to dst; nil unless dst.mask
-	br       *bufio.Reader      // nil while parked
-	out      []byte             // frames not yet written to dst; nil while parked
+	br       *bufio.Reader       // nil while parked
+	out      []byte              // frames not yet written to dst; nil while parked
 	hdr      [wsproto.MaxHeaderSize]byte
 	ctl      [125]byte // control frame payload
 
