@@ -165,54 +165,60 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 		s.reject(c, herr)
 		return
 	}
-	if s.draining.Load() { // never a 101 after the drain started
+	ss.backend = backend
+	if ss.fsess != nil {
+		ss.fsess.Subprotocol = acc.Protocol
+	}
+	lim := &r.cfg.Limits
+	if r.tunnel {
+		ss.client = newLeg("client", c, 0, false, 0)
+		ss.server = newLeg("backend", bc, 0, false, 0)
+	} else {
+		ss.client = newLeg("client", c, wsproto.ServerSide, false, lim.WriteTimeout)
+		ss.server = newLeg("backend", bc, wsproto.ClientSide, true, lim.WriteTimeout)
+	}
+	// The session becomes visible to a drain before the client gets its
+	// 101, and the client leg's write lock is held until the 101 is out: a
+	// drain either refuses the handshake (503) or sends its Close after the
+	// 101, never before it and never not at all.
+	ss.client.wmu.Lock()
+	if !s.addSessionUnlessDraining(ss) {
+		ss.client.wmu.Unlock()
 		_ = bc.Close()
 		backend.Release()
 		closeChain()
 		s.reject(c, http503("draining"))
 		return
 	}
+	handedOff = true
+	s.conns.Add(-1) // a session counts as a session, not a pending connection
+	s.metrics.ConnectionsActive.Add(-1)
 	resp := wsproto.AppendSwitching(nil, wsproto.ComputeAccept(up.Key), acc.Protocol, acc.Extensions, nil)
-	if _, err := c.Write(resp); err != nil {
-		_ = bc.Close()
-		backend.Release()
-		closeChain()
+	_, werr := c.Write(resp)
+	ss.client.wmu.Unlock()
+	if werr != nil {
+		ss.finish()
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
 	_ = bc.SetDeadline(time.Time{})
-	ss.backend = backend
-	if ss.fsess != nil {
-		ss.fsess.Subprotocol = acc.Protocol
-	}
-
-	handedOff = true
-	s.conns.Add(-1) // a session counts as a session, not a pending connection
-	s.metrics.ConnectionsActive.Add(-1)
 	if r.tunnel {
-		// The legs exist before the session is visible to a drain.
-		ss.client = newLeg("client", c, 0, false, 0)
-		ss.server = newLeg("backend", bc, 0, false, 0)
-		s.addSession(ss)
 		s.runTunnel(ss, c, br, bc, bbr)
 		return
 	}
-	s.startFrames(ss, c, br, bc, bbr)
+	s.startFrames(ss, br, bbr)
 }
 
-// startFrames builds the session's legs and pumps and starts relaying.
-func (s *Server) startFrames(ss *session, c net.Conn, cbr *bufio.Reader, bc net.Conn, bbr *bufio.Reader) {
+// startFrames builds the session's pumps and starts relaying.
+func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) {
 	r := ss.route
 	lim := &r.cfg.Limits
-	ss.client = newLeg("client", c, wsproto.ServerSide, false, lim.WriteTimeout)
-	ss.server = newLeg("backend", bc, wsproto.ClientSide, true, lim.WriteTimeout)
 	ss.c2b = s.newPump(ss, ss.client, ss.server, filters.ClientToBackend, cbr)
 	ss.b2c = s.newPump(ss, ss.server, ss.client, filters.BackendToClient, bbr)
 	if lim.MessagesPerSecond > 0 {
 		ss.c2b.limiter = newTokenBucket(lim.MessagesPerSecond, lim.Burst)
 	}
 	ss.lastData.Store(time.Now().UnixNano())
-	s.addSession(ss)
 	ss.log.Debug("session open", "backend", ss.backend.Address)
 	if ss.chain != nil {
 		ss.chainMu.Lock()

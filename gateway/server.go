@@ -252,12 +252,20 @@ func (s *Server) current() *generation {
 	}
 }
 
-func (s *Server) addSession(ss *session) {
+// addSessionUnlessDraining registers a session, or reports false once a
+// drain started. Shutdown sets draining before it takes its snapshot under
+// the same mutex, so every registered session is in the snapshot.
+func (s *Server) addSessionUnlessDraining(ss *session) bool {
 	s.sessMu.Lock()
+	if s.draining.Load() {
+		s.sessMu.Unlock()
+		return false
+	}
 	s.sessions[ss.id] = ss
 	s.sessMu.Unlock()
 	s.metrics.SessionsActive.Add(1)
 	s.metrics.SessionsTotal.With(ss.route.name).Add(1)
+	return true
 }
 
 func (s *Server) endSession(ss *session) {
