@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -370,7 +369,3 @@ func (b *tokenBucket) allow(now time.Time) bool {
 
 // String is for logs.
 func (p *pump) String() string { return fmt.Sprintf("%s→%s", p.src.name, p.dst.name) }
-
-// chainContext is the context filters run under: bounded by nothing but the
-// session, since WASM calls carry their own CPU bound.
-func chainContext(s *session) context.Context { return s.ctx }

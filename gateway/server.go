@@ -50,7 +50,7 @@ type Server struct {
 	poller    *poller
 
 	readers sync.Pool // *bufio.Reader, readerSize
-	outs    sync.Pool // *[]byte, outSize
+	outs    sync.Pool // *[outSize]byte
 
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 		closing:      make(chan struct{}),
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
-	s.outs.New = func() any { b := make([]byte, 0, outSize); return &b }
+	s.outs.New = func() any { return new([outSize]byte) }
 	if !deps.DisablePoller && cfg.Server.IdleSessions != "goroutines" {
 		if p, err := newPoller(); err == nil {
 			s.poller = p
@@ -377,13 +377,14 @@ func (s *Server) putReader(br *bufio.Reader) {
 }
 
 func (s *Server) getOut() []byte {
-	return (*s.outs.Get().(*[]byte))[:0]
+	return s.outs.Get().(*[outSize]byte)[:0]
 }
 
+// putOut returns an out buffer to the pool. The array pointer is recovered
+// from the slice, so parking a pump allocates nothing.
 func (s *Server) putOut(b []byte) {
 	if cap(b) != outSize { // grown by one large filtered message: let it go
 		return
 	}
-	b = b[:0]
-	s.outs.Put(&b)
+	s.outs.Put((*[outSize]byte)(b[:outSize]))
 }

@@ -259,9 +259,17 @@ func (s *session) Send(dir filters.Direction, op ws.OpCode, payload []byte) erro
 	return dst.inject(op, payload, int(s.route.maxMessage))
 }
 
-// CloseSession implements filters.Sender.
+// CloseSession implements filters.Sender. A filter calls it while the
+// chain's mutex is held, and closing may finish the session, which takes
+// that mutex to close the chain: so the close runs on its own goroutine.
+// It ends quickly: writes are bounded by write deadlines, and the server's
+// WaitGroup accounts for it.
 func (s *session) CloseSession(code uint16, reason string) {
-	go s.closeAll(ws.StatusCode(code), reason)
+	s.srv.wg.Add(1)
+	go func() {
+		defer s.srv.wg.Done()
+		s.closeAll(ws.StatusCode(code), reason)
+	}()
 }
 
 // keepaliveTick pings silent peers, cuts peers that do not answer, and ends

@@ -98,17 +98,27 @@ func (lf *loadFlags) load() (*config.Gateway, error) {
 	return config.Load(opts)
 }
 
-func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+// parseLoadFlags parses the flags shared by run and validate; a non-zero
+// code means the arguments were wrong and usage was printed.
+func parseLoadFlags(cmd string, args []string, stderr io.Writer) (*loadFlags, int) {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var lf loadFlags
+	lf := &loadFlags{}
 	lf.register(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return nil, 2
 	}
 	if err := lf.positional(fs); err != nil {
-		fmt.Fprintln(stderr, "weir validate:", err)
-		return 2
+		fmt.Fprintf(stderr, "weir %s: %v\n", cmd, err)
+		return nil, 2
+	}
+	return lf, 0
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	lf, code := parseLoadFlags("validate", args, stderr)
+	if lf == nil {
+		return code
 	}
 	if _, err := lf.load(); err != nil {
 		fmt.Fprintln(stderr, err)
@@ -127,16 +137,9 @@ func nativeRegistry() (*filters.Registry, error) {
 }
 
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var lf loadFlags
-	lf.register(fs)
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if err := lf.positional(fs); err != nil {
-		fmt.Fprintln(stderr, "weir run:", err)
-		return 2
+	lf, code := parseLoadFlags("run", args, stderr)
+	if lf == nil {
+		return code
 	}
 	cfg, err := lf.load()
 	if err != nil {
