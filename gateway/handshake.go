@@ -234,15 +234,8 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 	ss.keepalive = time.AfterFunc(ss.tickPeriod(), ss.keepaliveTick)
 	ss.mu.Unlock()
 	if s.poller != nil && ss.client.fd >= 0 && ss.server.fd >= 0 {
-		if err := ss.runPolled(); err == nil {
-			return
-		}
-		// Could not register: fall back to goroutines for this session.
-		for _, p := range []*pump{ss.c2b, ss.b2c} {
-			if t := p.tok.Swap(0); t != 0 {
-				s.poller.remove(t)
-			}
-		}
+		ss.runPolled()
+		return
 	}
 	ss.runBlocking()
 }

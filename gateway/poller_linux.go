@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,8 +22,16 @@ import (
 //
 // Events carry a token, not a file descriptor, so that an event for a
 // descriptor that was closed (and perhaps reused) finds nothing.
+//
+// The epoll descriptor is itself registered with Go's netpoller and only
+// ever waited on with a zero timeout: a goroutine blocked in epoll_wait
+// would hold its P inside a syscall until sysmon takes it back (20 µs to
+// 10 ms later), which stalls every other goroutine when GOMAXPROCS is small
+// and measured as most of the latency of a short session.
 type poller struct {
 	epfd int
+	file *os.File        // epfd, registered with Go's netpoller
+	rc   syscall.RawConn // waits for epfd to become readable
 
 	mu    sync.Mutex
 	next  uint64
@@ -39,7 +49,19 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: epoll_create1: %w", err)
 	}
-	p := &poller{epfd: fd, items: make(map[uint64]*pollItem), done: make(chan struct{})}
+	// Non-blocking, so that os.NewFile registers it with the netpoller (an
+	// epoll descriptor is pollable: readable while events are ready).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("gateway: epoll nonblock: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "epoll")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("gateway: epoll raw conn: %w", err)
+	}
+	p := &poller{epfd: fd, file: f, rc: rc, items: make(map[uint64]*pollItem), done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -130,20 +152,21 @@ func (p *poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			return // EBADF after close: shutting down
+		var n int
+		var werr error
+		// RawConn.Read re-runs the function after each netpoller wake-up
+		// until it reports done; readiness that arrives between a dry call
+		// and the wait is kept by the netpoller, so none is lost.
+		err := p.rc.Read(func(fd uintptr) bool {
+			n, werr = unix.EpollWait(int(fd), events, 0)
+			return n > 0 || (werr != nil && !errors.Is(werr, unix.EINTR))
+		})
+		if err != nil || werr != nil {
+			return // the descriptor was closed: shutting down
 		}
 		for i := 0; i < n; i++ {
-			tok := token(&events[i])
-			if tok == 0 { // the close signal
-				return
-			}
 			p.mu.Lock()
-			it := p.items[tok]
+			it := p.items[token(&events[i])]
 			p.mu.Unlock()
 			if it != nil {
 				it.wake()
@@ -152,17 +175,9 @@ func (p *poller) loop() {
 	}
 }
 
-// close stops the poller's goroutine and releases the epoll descriptor.
+// close stops the poller's goroutine and releases the epoll descriptor:
+// closing the file wakes the loop's wait with an error.
 func (p *poller) close() {
-	// Wake the loop with an eventfd carrying token 0, then close.
-	efd, err := unix.Eventfd(1, unix.EFD_CLOEXEC)
-	if err == nil {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN}
-		setToken(&ev, 0)
-		if unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, efd, &ev) == nil {
-			<-p.done
-		}
-		unix.Close(efd)
-	}
-	unix.Close(p.epfd)
+	_ = p.file.Close()
+	<-p.done
 }

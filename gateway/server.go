@@ -44,6 +44,7 @@ type Server struct {
 	gen          atomic.Pointer[generation]
 	genSeq       atomic.Uint64
 	reloadMu     sync.Mutex
+	reloadDrain  reloadDrain // reload.drain_timeout's timers (reload.go)
 	backendState *balance.State
 
 	listeners []*listener
@@ -124,7 +125,11 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 func (s *Server) Start(ctx context.Context) error {
 	cfg := s.gen.Load().cfg
 	for i, lc := range cfg.Listeners {
-		ln, err := net.Listen("tcp", lc.Address)
+		// TCP keepalive off: sessions have WebSocket pings (L-06), and the
+		// four setsockopt calls it costs per connection are a tenth of a
+		// short session's syscalls.
+		lcfg := net.ListenConfig{KeepAlive: -1}
+		ln, err := lcfg.Listen(ctx, "tcp", lc.Address)
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("listeners[%d] %s: %w", i, lc.Name, err)
@@ -238,6 +243,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Gateway) error {
 	}
 	old := s.gen.Swap(g)
 	old.drop(ctx)
+	s.scheduleReloadDrain(g)
 	s.log.Info("configuration reloaded", "generation", g.id)
 	return nil
 }
@@ -287,6 +293,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) shutdown(ctx context.Context) error {
+	s.reloadDrain.stop()
 	s.draining.Store(true)
 	s.closeListeners()
 	s.sessMu.Lock()

@@ -346,18 +346,13 @@ func (s *session) runBlocking() {
 	}
 }
 
-// runPolled registers both pumps with the poller and runs each once (its
-// reader may already hold bytes that arrived with the handshake).
-func (s *session) runPolled() error {
-	for _, p := range []*pump{s.c2b, s.b2c} {
-		p := p
-		if _, err := s.srv.poller.add(p.src.fd, p.wake, p.tok.Store); err != nil {
-			return err
-		}
-	}
+// runPolled starts both pumps once (a reader may already hold bytes that
+// arrived with the handshake). Each registers with the poller the first
+// time it parks, so a session that ends while its pumps linger never
+// touches epoll.
+func (s *session) runPolled() {
 	s.c2b.wake()
 	s.b2c.wake()
-	return nil
 }
 
 // lingerTime is how long a pump whose reader ran dry waits for more bytes
@@ -409,9 +404,38 @@ func (p *pump) wake() {
 		// pump itself.
 		p.release()
 		p.running.Store(false)
-		// An error means the session ended under us: nothing to watch.
-		_ = srv.poller.arm(p.tok.Load())
+		if err := p.park(); err != nil {
+			// The poller cannot take this descriptor: this direction keeps
+			// a goroutine of its own instead. Nothing else can wake it,
+			// since it was never registered.
+			p.running.Store(true)
+			p.s.log.Warn("poller refused a session; serving it with a goroutine", "err", err)
+			p.br, p.out = srv.getReader(p.src.conn), srv.getOut()
+			p.s.pumpDone(p, p.serve(false))
+			p.release()
+		}
 	}()
+}
+
+// park hands an idle pump to the poller: the first park registers its
+// descriptor (armed), later ones re-arm it. Registration happens under the
+// session's mutex and only while the session is not finished, so finish,
+// which reads the token after marking the session finished, always sees a
+// registration it must remove, and a closed descriptor is never added.
+func (p *pump) park() error {
+	srv := p.s.srv
+	if tok := p.tok.Load(); tok != 0 {
+		// An error means the session ended under us: nothing to watch.
+		_ = srv.poller.arm(tok)
+		return nil
+	}
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	if p.s.finished {
+		return nil
+	}
+	_, err := srv.poller.add(p.src.fd, p.wake, p.tok.Store)
+	return err
 }
 
 // release returns the pump's buffers to the pools. A reader that still

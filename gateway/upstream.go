@@ -36,7 +36,8 @@ func (s *Server) dialBackend(r *route, req *httphead.Request, up *wsproto.Upgrad
 			break
 		}
 		tried = append(tried, b)
-		d := net.Dialer{Timeout: r.cfg.Timeouts.Connect}
+		// No TCP keepalive: WebSocket pings watch the backend leg (see Start).
+		d := net.Dialer{Timeout: r.cfg.Timeouts.Connect, KeepAlive: -1}
 		conn, err = d.Dial("tcp", b.Address)
 		if err == nil && b.TLS {
 			host, _, _ := net.SplitHostPort(b.Address)
