@@ -218,7 +218,11 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 	if lim.MessagesPerSecond > 0 {
 		ss.c2b.limiter = newTokenBucket(lim.MessagesPerSecond, lim.Burst)
 	}
-	ss.lastData.Store(time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	for _, p := range []*pump{ss.c2b, ss.b2c} {
+		p.lastRecv.Store(now)
+		p.lastData.Store(now)
+	}
 	ss.log.Debug("session open", "backend", ss.backend.Address)
 	if ss.chain != nil {
 		ss.chainMu.Lock()

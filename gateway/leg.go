@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -20,8 +19,6 @@ type leg struct {
 	name string // "client" or "backend": log and metric label
 	conn net.Conn
 	fd   int // for the poller; -1 when the connection cannot be polled
-	rc   syscall.RawConn
-	peek [1]byte // target of the MSG_PEEK readiness probe
 	// role is how frames read from this peer are checked: the client leg
 	// reads as a server (masked frames), the backend leg as a client.
 	role wsproto.Role
@@ -41,19 +38,16 @@ type leg struct {
 	pending []byte
 	scratch [wsproto.MaxHeaderSize + 125]byte
 
-	closeRecv atomic.Bool  // the peer's Close frame arrived
-	dead      atomic.Bool  // the connection failed or reached EOF
-	lastRecv  atomic.Int64 // unix nanoseconds of the last frame from the peer
-	pingSent  atomic.Int64 // unix nanoseconds of an unanswered ping, or 0
+	closeRecv atomic.Bool // the peer's Close frame arrived
+	dead      atomic.Bool // the connection failed or reached EOF
 }
 
 func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
-	l := &leg{name: name, conn: c, fd: fdOf(c), rc: rawConnOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
+	l := &leg{name: name, conn: c, fd: fdOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
 	if mask {
 		l.masks = new(wsproto.MaskSource)
 		l.masks.Seed()
 	}
-	l.lastRecv.Store(time.Now().UnixNano())
 	return l
 }
 

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -38,11 +37,10 @@ type session struct {
 
 	// Filters: chainMu serialises the two directions' calls into the
 	// chain, which is called by one goroutine at a time.
-	chainMu  sync.Mutex
-	chain    *filters.Instance
-	fsess    *filters.Session
-	curPump  *pump
-	lastData atomic.Int64 // unix nanoseconds of the last data frame either way
+	chainMu sync.Mutex
+	chain   *filters.Instance
+	fsess   *filters.Session
+	curPump *pump
 
 	mu         sync.Mutex
 	closeCode  ws.StatusCode // first code seen or sent: the session's end code
@@ -283,23 +281,25 @@ func (s *session) keepaliveTick() {
 	s.mu.Unlock()
 	lim := &s.route.cfg.Limits
 	now := time.Now().UnixNano()
-	if lim.IdleTimeout > 0 && now-s.lastData.Load() > int64(lim.IdleTimeout) {
+	lastData := max(s.c2b.lastData.Load(), s.b2c.lastData.Load())
+	if lim.IdleTimeout > 0 && now-lastData > int64(lim.IdleTimeout) {
 		s.closeAll(ws.StatusGoingAway, "idle timeout")
 		return
 	}
-	for _, l := range []*leg{s.client, s.server} {
+	for _, p := range []*pump{s.c2b, s.b2c} {
+		l := p.src
 		if l.dead.Load() || l.closeRecv.Load() {
 			continue
 		}
-		if sent := l.pingSent.Load(); sent != 0 {
+		if sent := p.pingSent.Load(); sent != 0 {
 			if now-sent > int64(lim.PongTimeout) {
 				s.legLost(l, errors.New("no pong within the pong timeout"))
 				return
 			}
 			continue
 		}
-		if lim.PingInterval > 0 && now-l.lastRecv.Load() >= int64(lim.PingInterval) {
-			l.pingSent.Store(now)
+		if lim.PingInterval > 0 && now-p.lastRecv.Load() >= int64(lim.PingInterval) {
+			p.pingSent.Store(now)
 			_ = l.writeControl(ws.OpPing, nil)
 		}
 	}
@@ -390,8 +390,10 @@ func (p *pump) wake() {
 			err = p.serve(true)
 			// Linger on Go's netpoller before parking on epoll: a session
 			// in a burst keeps its goroutine and buffers (see lingerTime).
-			if errors.Is(err, errIdle) && p.src.waitReadable(lingerTime) == nil {
-				_, err = p.br.Peek(1)
+			if errors.Is(err, errIdle) {
+				if lerr := p.linger(); !errors.Is(lerr, os.ErrDeadlineExceeded) {
+					err = lerr // bytes (nil), or EOF or a failure for serve to see
+				}
 			}
 		}
 		if !errors.Is(err, errIdle) {
@@ -415,6 +417,17 @@ func (p *pump) wake() {
 			p.release()
 		}
 	}()
+}
+
+// linger waits up to lingerTime for the next bytes from src, reading them
+// straight into the pump's reader: a read that finds nothing parks the
+// goroutine on Go's netpoller until bytes come or the deadline passes.
+func (p *pump) linger() error {
+	c := p.src.conn
+	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+	_, err := p.br.Peek(1)
+	_ = c.SetReadDeadline(time.Time{})
+	return err
 }
 
 // park hands an idle pump to the poller: the first park registers its

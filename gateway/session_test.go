@@ -683,6 +683,29 @@ func TestKeepalive(t *testing.T) {
 	})
 }
 
+// L-06: idle_timeout counts data frames either way: a session that keeps
+// talking outlives it several times over, and one that falls silent is
+// closed with 1001.
+func TestIdleTimeout(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		const idle = 400 * time.Millisecond
+		h := startGateway(t, routeTo(startEcho(t), "    limits: {idle_timeout: 400ms, ping_interval: 0s}\n"), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		for start := time.Now(); time.Since(start) < 3*idle; {
+			rc.frame(ws.OpText, true, []byte("still here"))
+			if f := rc.readFrame(); f.Header.OpCode != ws.OpText {
+				t.Fatalf("after %v of traffic: got %v, want the echo", time.Since(start), f.Header.OpCode)
+			}
+			time.Sleep(idle / 8) // the traffic's pace, not a wait for an event
+		}
+		code, reason := rc.expectClose()
+		if code != ws.StatusGoingAway || reason != "idle timeout" {
+			t.Fatalf("close %d %q, want 1001 idle timeout", code, reason)
+		}
+	})
+}
+
 // Message rate limit: the client over its budget gets 1008.
 func TestMessageRateLimit(t *testing.T) {
 	h := startGateway(t, routeTo(startEcho(t), "    limits: {messages_per_second: 1, burst: 3}\n"), false)
