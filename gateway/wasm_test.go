@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,23 +15,14 @@ import (
 	"github.com/weirproxy/weir/filters/native"
 	"github.com/weirproxy/weir/gateway/config"
 	"github.com/weirproxy/weir/plugins"
+	"github.com/weirproxy/weir/plugins/pluginstest"
 )
 
-// buildCFilter compiles a C filter of sdk/c/examples with the command its
-// README gives.
+// buildCFilter compiles a C filter of sdk/c/examples (once per test
+// binary) and writes it into the test's temporary directory.
 func buildCFilter(t *testing.T, name string) string {
 	t.Helper()
-	clang, err := exec.LookPath("clang")
-	if err != nil {
-		t.Skip("clang not found: install the Debian packages clang and lld to build WASM filters")
-	}
-	out := filepath.Join(t.TempDir(), name+".wasm")
-	cmd := exec.Command(clang, "--target=wasm32", "-O2", "-nostdlib", "-mbulk-memory", "-Wl,--no-entry",
-		"-Wl,-z,stack-size=65536", "-I", "../sdk/c", "-o", out, "../sdk/c/examples/"+name+".c")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("clang: %v\n%s", err, msg)
-	}
-	return out
+	return pluginstest.WriteFile(t, name+".wasm", pluginstest.C(t, "sdk/c/examples/"+name+".c"))
 }
 
 // wasmGateway runs a gateway whose route "ws" passes messages through the

@@ -10,5 +10,7 @@
 //
 // Signals: SIGTERM and SIGINT drain gracefully (new connections refused,
 // live sessions closed with 1001, bounded by server.drain_timeout); SIGHUP
-// reloads the configuration file without dropping live sessions.
+// reloads the configuration file without dropping live sessions. So does a
+// change on disk to the configuration file or a .wasm module a route names,
+// with reload.watch on (the default).
 package main

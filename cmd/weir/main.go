@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -136,6 +137,31 @@ func nativeRegistry() (*filters.Registry, error) {
 	return filters.NewRegistry(native.All()...)
 }
 
+// serve reloads on SIGHUP and on watched changes until a signal to stop
+// (SIGTERM, SIGINT) or the end of ctx.
+func serve(ctx context.Context, rl *reloader, sigs <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = rl.reload(ctx, "SIGHUP", nil)
+				continue
+			}
+			log.Info("draining", "signal", sig.String(), "deadline", rl.current().Server.DrainTimeout)
+			return
+		case ch, ok := <-rl.changes():
+			// Closed means a reload replaced the watcher: the next round
+			// waits on the new one.
+			if ok {
+				_ = rl.reload(ctx, "file changed", ch.Paths)
+			}
+		case <-ctx.Done():
+			log.Info("draining", "reason", context.Cause(ctx).Error(), "deadline", rl.current().Server.DrainTimeout)
+			return
+		}
+	}
+}
+
 func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	lf, code := parseLoadFlags("run", args, stderr)
 	if lf == nil {
@@ -180,13 +206,9 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("cannot listen", "err", err)
 		return 1
 	}
-	reload := func(ctx context.Context) error {
-		next, err := lf.load()
-		if err != nil {
-			return err
-		}
-		return srv.Reload(ctx, next)
-	}
+	rl := newReloader(lf, srv, cfg, log)
+	defer rl.close()
+	reload := func(ctx context.Context) error { return rl.reload(ctx, "admin API", nil) }
 	var adm *admin.Server
 	if cfg.Admin.Address != "" {
 		adm, err = admin.Listen(cfg.Admin.Address, admin.Handlers{
@@ -203,16 +225,8 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Info("running the embedded demo configuration: open http://" + srv.Addr(cfg.Listeners[0].Name).String() + "/")
 	}
 
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			if err := reload(ctx); err != nil {
-				log.Error("reload rejected; the running configuration stays in force", "err", err)
-			}
-			continue
-		}
-		log.Info("draining", "signal", sig.String(), "deadline", cfg.Server.DrainTimeout)
-		break
-	}
+	serve(ctx, rl, sigs, log)
+	cfg = rl.current()
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.Server.DrainTimeout)
 	defer cancel()
 	err = srv.Shutdown(dctx)

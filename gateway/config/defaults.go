@@ -62,6 +62,17 @@ func applyDefaults(g *Gateway, set func(path string) bool) {
 	// a guest growing memory cannot take the host down (W-02).
 	fill("plugins.memory_limit", func() { p.MemoryLimit = 16 << 20 })
 
+	rl := &g.Reload
+	// Watching is on: an edited file takes effect without a signal, and a
+	// broken one changes nothing (the running configuration stays).
+	fill("reload.watch", func() { rl.Watch = true })
+	// 1 s: a save takes effect within about two seconds, for a few stat
+	// calls a second.
+	fill("reload.interval", func() { rl.Interval = time.Second })
+	// 0: a reload never closes a WebSocket unless the operator asks for it
+	// (DESIGN.md §3); sessions finish on the version they started with.
+	fill("reload.drain_timeout", func() { rl.DrainTimeout = 0 })
+
 	l := &g.Telemetry.Logs
 	// Text at info: readable on a terminal and quiet enough for
 	// production; nothing at info logs message payloads.

@@ -6,11 +6,11 @@ import "reflect"
 // reload acts on: "listeners[name]" and "routes[name]" for each listener or
 // route added, removed or changed (by name), "routes" when the surviving
 // routes changed order (first match wins, so order is behaviour), and
-// "admin", "server", "telemetry", "plugins" for those sections. The result
-// is in schema order, names in the order new lists them, then removed ones
-// in the order old listed them. An empty result means nothing changed. A
-// nil Gateway counts as empty. Diff expects configurations that passed
-// Validate (unique names); it does not modify its arguments.
+// "admin", "server", "telemetry", "plugins", "reload" for those sections.
+// The result is in schema order, names in the order new lists them, then
+// removed ones in the order old listed them. An empty result means nothing
+// changed. A nil Gateway counts as empty. Diff expects configurations that
+// passed Validate (unique names); it does not modify its arguments.
 func Diff(old, new *Gateway) []string {
 	if old == nil {
 		old = &Gateway{}
@@ -40,6 +40,9 @@ func Diff(old, new *Gateway) []string {
 	}
 	if !reflect.DeepEqual(old.Plugins, new.Plugins) {
 		out = append(out, "plugins")
+	}
+	if !reflect.DeepEqual(old.Reload, new.Reload) {
+		out = append(out, "reload")
 	}
 	return out
 }

@@ -17,6 +17,7 @@ func TestDiff(t *testing.T) {
 		{"admin", func(g *Gateway) { g.Admin.Address = "" }, []string{"admin"}},
 		{"telemetry", func(g *Gateway) { g.Telemetry.Logs.Level = "debug" }, []string{"telemetry"}},
 		{"plugins", func(g *Gateway) { g.Plugins.Shards = 4 }, []string{"plugins"}},
+		{"reload", func(g *Gateway) { g.Reload.DrainTimeout = time.Minute }, []string{"reload"}},
 		{"listener changed", func(g *Gateway) { g.Listeners[1].Address = "127.0.0.1:1" }, []string{"listeners[internal]"}},
 		{"listener added", func(g *Gateway) {
 			g.Listeners = append(g.Listeners, Listener{Name: "extra", Address: "127.0.0.1:2"})
@@ -49,7 +50,7 @@ func TestDiff(t *testing.T) {
 
 func TestDiffNil(t *testing.T) {
 	g := loadBase(t)
-	want := []string{"listeners[public]", "listeners[internal]", "admin", "server", "routes[chat]", "routes[demo]", "telemetry", "plugins"}
+	want := []string{"listeners[public]", "listeners[internal]", "admin", "server", "routes[chat]", "routes[demo]", "telemetry", "plugins", "reload"}
 	if got := Diff(nil, g); !reflect.DeepEqual(got, want) {
 		t.Errorf("Diff(nil, g) = %q, want %q", got, want)
 	}

@@ -128,6 +128,9 @@ routes:
 	if g.Plugins.CallTimeout != 10*time.Millisecond || g.Plugins.MemoryLimit != 16<<20 {
 		t.Errorf("plugins defaults = %+v", g.Plugins)
 	}
+	if g.Reload != (Reload{Watch: true, Interval: time.Second}) {
+		t.Errorf("reload defaults = %+v", g.Reload)
+	}
 	if g.Telemetry.Logs != (Logs{Format: "text", Level: "info"}) {
 		t.Errorf("logs defaults = %+v", g.Telemetry.Logs)
 	}
@@ -275,6 +278,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"WEIR_ROUTES_0_MATCH_PATH_PREFIX=/ws", func(g *Gateway) bool { return g.Routes[0].Match.PathPrefix == "/ws" }},
 		{"WEIR_PLUGINS_CALL_TIMEOUT=20ms", func(g *Gateway) bool { return g.Plugins.CallTimeout == 20*time.Millisecond }},
 		{"WEIR_PLUGINS_MEMORY_LIMIT=1MB", func(g *Gateway) bool { return g.Plugins.MemoryLimit == 1000000 }},
+		{"WEIR_RELOAD_WATCH=false", func(g *Gateway) bool { return !g.Reload.Watch }},
+		{"WEIR_RELOAD_DRAIN_TIMEOUT=30s", func(g *Gateway) bool { return g.Reload.DrainTimeout == 30*time.Second }},
 		{"WEIR_TELEMETRY_LOGS_LEVEL=debug", func(g *Gateway) bool { return g.Telemetry.Logs.Level == "debug" }},
 		// Not ours: ignored.
 		{"PATH=/bin", func(g *Gateway) bool { return true }},

@@ -15,6 +15,9 @@ type Gateway struct {
 	Telemetry Telemetry  `koanf:"telemetry"`
 	// Plugins holds settings shared by every WASM filter.
 	Plugins Plugins `koanf:"plugins"`
+	// Reload says when a running weir reloads and what becomes of the
+	// sessions of the configuration it replaced.
+	Reload Reload `koanf:"reload"`
 }
 
 // Listener is one address weir accepts client connections on.
@@ -186,6 +189,25 @@ type Plugins struct {
 	MemoryLimit Size `koanf:"memory_limit"`
 	// Shards is the number of instances per plugin version (0: 2×GOMAXPROCS).
 	Shards int `koanf:"shards"`
+}
+
+// Reload configures hot reload. A reload (SIGHUP, POST /reload on the admin
+// API, or a watched file changing) re-reads the configuration and every
+// WASM module it names, builds them aside and switches new sessions to
+// them; a configuration or module that fails leaves the running one in
+// force.
+type Reload struct {
+	// Watch reloads when the configuration file or a .wasm file a route
+	// names changes on disk, as SIGHUP would.
+	Watch bool `koanf:"watch"`
+	// Interval is how often watched files are checked; a change is acted
+	// on once no watched file moved for one interval.
+	Interval time.Duration `koanf:"interval"`
+	// DrainTimeout bounds how long sessions that started on a replaced
+	// configuration may go on: 0 lets them finish on their own; after a
+	// positive value they are closed with 1012 (service restart) on both
+	// legs, so clients reconnect to the new configuration.
+	DrainTimeout time.Duration `koanf:"drain_timeout"`
 }
 
 // Telemetry configures logs, metrics and traces.

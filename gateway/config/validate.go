@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The accepted values of each enumerated key. A new relay engine, balance
@@ -29,6 +30,9 @@ const BuiltinEcho = "builtin:echo"
 // minMemoryLimit is one WebAssembly page: a smaller limit cannot hold any
 // module's memory.
 const minMemoryLimit = 64 << 10
+
+// minReloadInterval keeps the file watcher from turning into a busy loop.
+const minReloadInterval = 10 * time.Millisecond
 
 // Validate checks the whole configuration and returns a *ValidationError
 // listing every problem, each with the path of its key and what was
@@ -87,6 +91,14 @@ func (g *Gateway) check(p *problems) {
 	}
 	if pl.Shards < 0 {
 		p.add("plugins.shards", "must be >= 0 (0 picks 2×GOMAXPROCS)")
+	}
+
+	rl := g.Reload
+	if rl.Interval < minReloadInterval {
+		p.add("reload.interval", fmt.Sprintf("must be at least %v (each interval stats every watched file), got %v", minReloadInterval, rl.Interval))
+	}
+	if rl.DrainTimeout < 0 {
+		p.add("reload.drain_timeout", "must be >= 0 (0 lets sessions of a replaced configuration finish on their own)")
 	}
 
 	oneOf(p, "telemetry.logs.format", g.Telemetry.Logs.Format, logFormats)

@@ -123,6 +123,14 @@ func TestValidateRules(t *testing.T) {
 		{"trusted proxy not a CIDR", func(g *Gateway) { g.Server.TrustedProxies = []string{"10.0.0.0/8", "10.0.0.1"} }, "server.trusted_proxies[1]"},
 		{"unknown idle strategy", func(g *Gateway) { g.Server.IdleSessions = "threads" }, "server.idle_sessions"},
 
+		// Reload.
+		{"reload interval 0", func(g *Gateway) { g.Reload.Interval = 0 }, "reload.interval"},
+		{"reload interval too short", func(g *Gateway) { g.Reload.Interval = time.Millisecond }, "reload.interval"},
+		{"reload interval shortest", func(g *Gateway) { g.Reload.Interval = 10 * time.Millisecond }, ""},
+		{"reload drain_timeout negative", func(g *Gateway) { g.Reload.DrainTimeout = -time.Second }, "reload.drain_timeout"},
+		{"reload drain_timeout set", func(g *Gateway) { g.Reload.DrainTimeout = time.Minute }, ""},
+		{"reload watch off", func(g *Gateway) { g.Reload.Watch = false }, ""},
+
 		// Routes.
 		{"route without name", func(g *Gateway) { g.Routes[1].Name = "" }, "routes[1].name"},
 		{"duplicate route name", func(g *Gateway) { g.Routes[1].Name = "chat" }, "routes[1].name"},

@@ -22,6 +22,10 @@ type Metrics struct {
 	BytesRelayed        *CounterVec // direction
 	BackendDialErrors   *CounterVec // backend
 	FilterErrors        *CounterVec // filter
+	// ReloadDrainClosed counts sessions closed (1012 on both legs; a tunnel
+	// is hung up) because they were still on a replaced configuration when
+	// reload.drain_timeout ran out.
+	ReloadDrainClosed *Counter
 
 	mu   sync.Mutex
 	all  []metric
@@ -45,6 +49,7 @@ func NewMetrics() *Metrics {
 	m.BytesRelayed = m.counterVec("weir_payload_bytes_relayed_total", "Payload bytes relayed.", "direction")
 	m.BackendDialErrors = m.counterVec("weir_backend_errors_total", "Failed backend connections or handshakes.", "backend")
 	m.FilterErrors = m.counterVec("weir_filter_errors_total", "Filter failures (errors, traps, timeouts).", "filter")
+	m.ReloadDrainClosed = m.counter("weir_reload_drain_closed_total", "Sessions closed with 1012 (tunnels hung up) because they outlived reload.drain_timeout on a replaced configuration.")
 	return m
 }
 

@@ -12,6 +12,7 @@ func TestPrometheusText(t *testing.T) {
 	m.SessionsActive.Add(2)
 	m.HandshakeRejected.With("403").Add(3)
 	m.CloseSent.With("client", "1001").Add(1)
+	m.ReloadDrainClosed.Inc()
 	var buf bytes.Buffer
 	m.WritePrometheus(&buf)
 	out := buf.String()
@@ -21,6 +22,7 @@ func TestPrometheusText(t *testing.T) {
 		`weir_handshakes_rejected_total{status="403"} 3` + "\n",
 		`weir_close_frames_sent_total{leg="client",code="1001"} 1` + "\n",
 		"# TYPE weir_sessions_total counter\n",
+		"weir_reload_drain_closed_total 1\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
