@@ -25,7 +25,8 @@
 // A generation is an immutable snapshot of everything built from one
 // configuration (routes, their balancers and filter chains). A session holds
 // the generation it started with until it ends; a reload builds the next one
-// aside and swaps a pointer, so a reload never closes a WebSocket.
+// aside and swaps a pointer, so a reload closes no WebSocket unless
+// reload.drain_timeout asks for old sessions to be closed (1012) after it.
 //
 // This package must not be imported by anything but cmd/weir and tests.
 package gateway
