@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // OnError says what the chain does when a filter fails (returns an error that
@@ -100,6 +101,22 @@ type Instance struct {
 	session *Session
 	filters []Filter
 	closed  bool
+}
+
+// Drain tells the factories that want to know (DrainableFactory) that a
+// new configuration replaced this chain, and returns how many sessions they
+// closed in answer.
+func (c *Chain) Drain(ctx context.Context, deadline time.Duration) int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, e := range c.entries {
+		if d, ok := e.Factory.(DrainableFactory); ok {
+			n += d.Drain(ctx, deadline)
+		}
+	}
+	return n
 }
 
 // New creates the session's filters, in order. If one fails, those already

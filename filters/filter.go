@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/gobwas/ws"
 )
@@ -118,6 +119,16 @@ type Streamer interface {
 type ReleasableFactory interface {
 	Factory
 	Release(ctx context.Context) error
+}
+
+// DrainableFactory is a Factory whose sessions want to hear that their
+// configuration was replaced (a WASM plugin's weir_on_drain hook), so that
+// they can wrap up or ask to be closed. deadline is how long the gateway
+// lets them stay before it closes them with 1012; 0 means no deadline.
+// Drain returns how many sessions it closed.
+type DrainableFactory interface {
+	Factory
+	Drain(ctx context.Context, deadline time.Duration) int
 }
 
 // Session is what a filter may know about the session it runs in, and the way

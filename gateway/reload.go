@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -70,6 +71,28 @@ func (s *Server) scheduleReloadDrain(next *generation) {
 		return
 	}
 	s.reloadDrain.schedule(d, func() { s.closeOlderThan(next.id, d) })
+}
+
+// drainFilters tells the filters of a replaced generation (a WASM plugin's
+// weir_on_drain) that their sessions now run on an old configuration, on a
+// goroutine of the server's: the hooks call into guests. The generation is
+// held until they return, so its plugins cannot be released under them.
+func (s *Server) drainFilters(old *generation, deadline time.Duration) {
+	if !old.acquire() {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer old.drop(context.Background())
+		closed := 0
+		for _, r := range old.routes {
+			closed += r.chain.Drain(context.Background(), deadline)
+		}
+		if closed > 0 {
+			s.log.Info("filters closed sessions on a replaced configuration", "sessions", closed, "generation", old.id)
+		}
+	}()
 }
 
 // closeOlderThan closes the sessions still on a generation older than id:

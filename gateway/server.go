@@ -242,6 +242,7 @@ func (s *Server) Reload(ctx context.Context, cfg *config.Gateway) error {
 		return fmt.Errorf("reload: %w", err)
 	}
 	old := s.gen.Swap(g)
+	s.drainFilters(old, cfg.Reload.DrainTimeout)
 	old.drop(ctx)
 	s.scheduleReloadDrain(g)
 	s.log.Info("configuration reloaded", "generation", g.id)

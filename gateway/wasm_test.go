@@ -189,3 +189,81 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// A reload tells the replaced version's sessions (weir_on_drain). The test
+// guest asks to close those with odd session ids: they get 1012 (service
+// restart), the others stay on the old version and keep answering.
+func TestWasmDrainHook(t *testing.T) {
+	path := pluginstest.WriteFile(t, "hostcalls.wasm", pluginstest.C(t, "plugins/testdata/hostcalls.c"))
+	h, cfg := wasmGateway(t, path)
+	type result struct {
+		msg []byte
+		err error
+	}
+	const n = 4
+	conns := make([]*websocket.Conn, n)
+	got := make([]chan result, n)
+	for i := range conns {
+		conns[i] = dialWS(t, h.addr)
+		got[i] = make(chan result, 8)
+		go func(c *websocket.Conn, out chan<- result) {
+			for {
+				_, msg, err := c.Read(context.Background())
+				out <- result{msg, err}
+				if err != nil {
+					return
+				}
+			}
+		}(conns[i], got[i])
+	}
+	ask := func(i int) result {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = conns[i].Write(ctx, websocket.MessageText, []byte("sessions"))
+		select {
+		case r := <-got[i]:
+			return r
+		case <-ctx.Done():
+			t.Fatalf("session %d: no answer and no close", i)
+			return result{}
+		}
+	}
+	for i := range conns {
+		if r := ask(i); r.err != nil {
+			t.Fatalf("session %d before reload: %v", i, r.err)
+		}
+	}
+	if err := h.srv.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	closed, alive := 0, 0
+	deadline := time.After(10 * time.Second)
+	for i := range conns {
+		select {
+		case r := <-got[i]: // something arrived unasked: it must be the drain's close
+			if websocket.CloseStatus(r.err) != websocket.StatusCode(statusServiceRestart) {
+				t.Fatalf("session %d after reload: %q %v, want close 1012", i, r.msg, r.err)
+			}
+			closed++
+			continue
+		case <-time.After(500 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("timed out")
+		}
+		switch r := ask(i); {
+		case r.err == nil:
+			alive++
+		case websocket.CloseStatus(r.err) == websocket.StatusCode(statusServiceRestart):
+			closed++
+		default:
+			t.Fatalf("session %d after reload: %v", i, r.err)
+		}
+	}
+	if closed == 0 || alive == 0 {
+		t.Fatalf("after reload: %d sessions closed with 1012 and %d kept; want some of each (odd ids close)", closed, alive)
+	}
+	for _, c := range conns {
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+}
