@@ -54,19 +54,8 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 
 	deadline := time.Now().Add(cfg.Server.HandshakeTimeout)
 	_ = c.SetDeadline(deadline)
-	if tc, ok := c.(*tls.Conn); ok {
-		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		err := tc.HandshakeContext(ctx)
-		cancel()
-		if err != nil {
-			var rh tls.RecordHeaderError
-			if errors.As(err, &rh) && rh.Conn != nil {
-				// Plain HTTP sent to the TLS port (SECURITY-CASES T-01).
-				_, _ = rh.Conn.Write(wsproto.AppendError(nil, 400, "this port speaks TLS", nil))
-			}
-			s.log.Debug("tls handshake failed", "remote", c.RemoteAddr().String(), "err", err)
-			return
-		}
+	if tc, ok := c.(*tls.Conn); ok && !s.handshakeTLS(tc, deadline) {
+		return
 	}
 
 	br := s.handshakeReader(c, int(cfg.Server.MaxHeaderBytes))
@@ -80,6 +69,9 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 			s.reject(c, &wsproto.HandshakeError{Status: 408, Reason: "request head not received in time"})
 		}
 		s.releaseHandshakeReader(br)
+		return
+	}
+	if s.misdirected(c, req) { // SNI and Host name different hosts (tls.go)
 		return
 	}
 	path, query, _ := strings.Cut(req.Target, "?")

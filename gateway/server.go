@@ -3,13 +3,10 @@ package gateway
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +69,7 @@ type listener struct {
 	name  string
 	ln    net.Listener
 	tls   bool
+	term  *tlsTerminator // the certificates in force, when tls (tls.go)
 	proto string
 }
 
@@ -123,6 +121,8 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 // Start opens the listeners and starts accepting. It returns once every
 // listener is open.
 func (s *Server) Start(ctx context.Context) error {
+	s.reloadMu.Lock() // a reload reads s.listeners to swap their certificates
+	defer s.reloadMu.Unlock()
 	cfg := s.gen.Load().cfg
 	for i, lc := range cfg.Listeners {
 		// TCP keepalive off: sessions have WebSocket pings (L-06), and the
@@ -136,13 +136,13 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		l := &listener{name: lc.Name, ln: ln, proto: "http"}
 		if lc.TLS != nil {
-			tc, err := tlsConfig(lc.TLS)
+			term, err := s.newTLSTerminator(i, lc)
 			if err != nil {
 				ln.Close()
 				s.closeListeners()
-				return fmt.Errorf("listeners[%d].tls: %w", i, err)
+				return err
 			}
-			l.ln, l.tls, l.proto = tls.NewListener(ln, tc), true, "https"
+			l.ln, l.tls, l.term, l.proto = term.listen(ln), true, term, "https"
 		}
 		s.listeners = append(s.listeners, l)
 	}
@@ -152,29 +152,6 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("listening", "listener", l.name, "address", l.ln.Addr().String(), "tls", l.tls)
 	}
 	return nil
-}
-
-func tlsConfig(c *config.TLS) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
-	for _, p := range c.Certs {
-		cert, err := tls.LoadX509KeyPair(p.Cert, p.Key)
-		if err != nil {
-			return nil, err
-		}
-		tc.Certificates = append(tc.Certificates, cert)
-	}
-	if c.ClientCA != "" {
-		pem, err := os.ReadFile(c.ClientCA)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client_ca %s: no certificate found", c.ClientCA)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // Addr returns the address of the named listener (useful with port 0).
@@ -237,11 +214,16 @@ func (s *Server) acceptLoop(l *listener) {
 func (s *Server) Reload(ctx context.Context, cfg *config.Gateway) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	nextTLS, err := s.loadTLSReload(cfg) // certificate files, read aside
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
 	g, err := s.buildGeneration(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
 	old := s.gen.Swap(g)
+	s.installTLS(nextTLS)
 	s.drainFilters(old, cfg.Reload.DrainTimeout)
 	old.drop(ctx)
 	s.scheduleReloadDrain(g)

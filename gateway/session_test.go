@@ -711,8 +711,16 @@ func TestMessageRateLimit(t *testing.T) {
 	h := startGateway(t, routeTo(startEcho(t), "    limits: {messages_per_second: 1, burst: 3}\n"), false)
 	rc := dialRaw(t, h.addr)
 	rc.upgrade("/ws")
+	// One write for all ten: weir may close after the fourth, and a
+	// frame-by-frame write would then fail with a broken pipe.
+	var burst bytes.Buffer
 	for i := 0; i < 10; i++ {
-		rc.frame(ws.OpText, true, []byte("x"))
+		if err := ws.WriteFrame(&burst, ws.MaskFrameInPlace(ws.NewTextFrame([]byte("x")))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rc.c.Write(burst.Bytes()); err != nil {
+		t.Fatal(err)
 	}
 	if code, _ := rc.expectClose(); code != ws.StatusPolicyViolation {
 		t.Fatalf("close %d, want 1008", code)
