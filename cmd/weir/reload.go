@@ -139,6 +139,18 @@ func watchedFiles(file string, cfg *config.Gateway, extra ...string) []string {
 		}
 	}
 	add(file)
+	// Certificates and client CAs: rotating them on disk reloads them
+	// (SECURITY-CASES T-04), as a new module does.
+	for _, l := range cfg.Listeners {
+		if l.TLS == nil {
+			continue
+		}
+		for _, c := range l.TLS.Certs {
+			add(c.Cert)
+			add(c.Key)
+		}
+		add(l.TLS.ClientCA)
+	}
 	for _, rt := range cfg.Routes {
 		for _, f := range rt.Filters {
 			add(f.Wasm)

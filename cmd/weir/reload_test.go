@@ -229,12 +229,18 @@ routes:
 }
 
 func TestWatchedFiles(t *testing.T) {
-	cfg := &config.Gateway{Routes: []config.Route{
-		{Filters: []config.Filter{{Wasm: "a.wasm"}, {Native: "size_limit"}, {Wasm: "b.wasm"}}},
-		{Filters: []config.Filter{{Wasm: "a.wasm"}}},
-	}}
+	cfg := &config.Gateway{
+		Listeners: []config.Listener{
+			{Name: "plain"},
+			{Name: "tls", TLS: &config.TLS{Certs: []config.CertPair{{Cert: "c.pem", Key: "k.pem"}}, ClientCA: "ca.pem"}},
+		},
+		Routes: []config.Route{
+			{Filters: []config.Filter{{Wasm: "a.wasm"}, {Native: "size_limit"}, {Wasm: "b.wasm"}}},
+			{Filters: []config.Filter{{Wasm: "a.wasm"}}},
+		},
+	}
 	got := watchedFiles("gateway.yaml", cfg)
-	if strings.Join(got, ",") != "gateway.yaml,a.wasm,b.wasm" {
+	if strings.Join(got, ",") != "gateway.yaml,c.pem,k.pem,ca.pem,a.wasm,b.wasm" {
 		t.Fatalf("watched = %v", got)
 	}
 	if got := watchedFiles("", &config.Gateway{}); len(got) != 0 {
