@@ -49,14 +49,34 @@ export function bufferCap(): u32 {
   return bufCap;
 }
 
-// growBuffer backs weir_buffer. heap.realloc keeps the contents and, under
-// the stub runtime, extends the last block in place; memory only grows.
+// growBuffer backs weir_buffer. It returns 0 when memory cannot grow (the
+// hook that needed the buffer fails, the instance lives on) and leaves the
+// old buffer in place, which the host keeps using for smaller messages.
+// The old contents need not survive (ABI.md §4): freeing the buffer gives
+// it back when it is the last block, so the new one starts at the same
+// place, as a realloc would, without copying.
 export function growBuffer(minCap: u32): usize {
   if (minCap > bufCap) {
-    bufPtr = bufPtr == 0 ? heap.alloc(<usize>minCap) : heap.realloc(bufPtr, <usize>minCap);
+    if (!makeRoom(minCap)) return 0;
+    if (bufPtr != 0) heap.free(bufPtr);
+    bufPtr = heap.alloc(<usize>minCap);
     bufCap = minCap;
   }
   return bufPtr;
+}
+
+// makeRoom grows memory so that a block of n bytes fits at the top of the
+// heap. The stub allocator traps when memory.grow fails, which would
+// discard the instance and close all its sessions; growing first turns
+// that into a refusal. A zero-size block shows where the top is; freeing
+// the last block gives it back.
+function makeRoom(n: u32): bool {
+  const top = heap.alloc(0);
+  heap.free(top);
+  const end: u64 = <u64>top + <u64>n + 64; // 64: the block header, rounded up
+  const have: u64 = <u64>memory.size() << 16;
+  if (end <= have) return true;
+  return memory.grow(<i32>((end - have + 0xffff) >> 16)) >= 0;
 }
 
 export function filter(): Filter | null {

@@ -110,7 +110,8 @@ func MetricDefine(kind MetricKind, name string) int32 {
 	return metricDefine(int32(kind), strPtr(name), uint32(len(name)))
 }
 
-// MetricAdd adds value to the metric id (sets a gauge, observes a histogram).
+// MetricAdd adds value to the metric id: a counter ignores negative values,
+// a gauge adds any value, a histogram records one observation.
 func MetricAdd(id int32, value int64) { metricAdd(id, value) }
 
 // KVGet copies the value of key into buf when it fits; the result carries
@@ -119,7 +120,9 @@ func KVGet(key string, buf []byte) KVResult {
 	return KVResult(kvGet(strPtr(key), uint32(len(key)), bytesPtr(buf), uint32(len(buf))))
 }
 
-// KVSet stores val under key if cas is the current version (0: key absent).
+// KVSet stores val under key: unconditionally when cas is 0, else only if
+// cas is the key's current version ([CASMismatch] otherwise, also for a
+// missing key). An empty val deletes the key.
 func KVSet(key string, val []byte, cas uint32) Status {
 	return Status(kvSet(strPtr(key), uint32(len(key)), bytesPtr(val), uint32(len(val)), cas))
 }

@@ -91,7 +91,8 @@ pub fn metric_define(kind: i32, name: &str) -> Result<i32, Status> {
     }
 }
 
-/// Adds to a counter, sets a gauge, observes a histogram.
+/// Adds to a counter (negative values are ignored) or a gauge, records one
+/// observation of a histogram.
 pub fn metric_add(id: i32, value: i64) {
     unsafe { sys::metric_add(id, value) }
 }
@@ -101,7 +102,9 @@ pub fn kv_get(key: &str, buf: &mut [u8]) -> KvResult {
     KvResult(unsafe { sys::kv_get(key.as_ptr(), key.len() as u32, buf.as_mut_ptr(), buf.len() as u32) })
 }
 
-/// Stores `val` if `cas` is the key's version (0: absent).
+/// Stores `val`: unconditionally when `cas` is 0, else only if `cas` is the
+/// key's version (`CAS_MISMATCH` otherwise, also for a missing key). An
+/// empty `val` deletes the key.
 pub fn kv_set(key: &str, val: &[u8], cas: u32) -> Result<(), Status> {
     Status(unsafe { sys::kv_set(key.as_ptr(), key.len() as u32, val.as_ptr(), val.len() as u32, cas) }).result()
 }
