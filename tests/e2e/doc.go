@@ -12,9 +12,10 @@
 // live sessions, graceful drain on SIGTERM (G-01), the admin endpoints, and
 // the `validate` and `version` commands.
 //
-// It imports nothing from weir: the binary and its documented configuration
-// are the whole interface, so these tests keep their meaning when the
-// internals change.
+// It imports nothing from weir but plugins/pluginstest, which only runs
+// the toolchains that build the example filters: the binary and its
+// documented configuration are the whole interface, so these tests keep
+// their meaning when the internals change.
 //
 // External programs: `node` (with `npm ci` run in node/) and Debian's
 // `chromium`. A test that needs one skips with a message naming the missing
