@@ -190,14 +190,16 @@ func (in *Instance) OnMessage(ctx context.Context, m *Message) (Verdict, error) 
 			continue
 		}
 		v, err := f.OnMessage(ctx, in.session, m)
-		var ce *CloseError
-		switch {
-		// A typed nil *CloseError is a filter bug; passing it on would hand
-		// the gateway a nil pointer behind a non-nil error, so it counts as
-		// a failure.
-		case errors.As(err, &ce) && ce != nil:
-			return Close, ce
-		case err != nil:
+		if err != nil {
+			// Declared here, not above: errors.As makes it escape, and the
+			// heap allocation would then be paid on every message.
+			var ce *CloseError
+			// A typed nil *CloseError is a filter bug; passing it on would
+			// hand the gateway a nil pointer behind a non-nil error, so it
+			// counts as a failure.
+			if errors.As(err, &ce) && ce != nil {
+				return Close, ce
+			}
 			if e.OnError == FailSkip {
 				continue
 			}

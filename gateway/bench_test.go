@@ -62,6 +62,27 @@ func BenchmarkFrameEngine(b *testing.B) {
 	}
 }
 
+// BenchmarkFrameEngineFiltered is the same path in message mode: each
+// message is reassembled and handed to a chain of one native filter that
+// passes it, as a route with filters does. It must not allocate either.
+func BenchmarkFrameEngineFiltered(b *testing.B) {
+	for _, size := range []int{64, 1 << 10, 64 << 10} {
+		b.Run(sizeName(size), func(b *testing.B) { benchFramesWith(b, ws.OpBinary, size, true) })
+	}
+}
+
+type passFilter struct{}
+
+func (passFilter) OnMessage(context.Context, *filters.Session, *filters.Message) (filters.Verdict, error) {
+	return filters.Continue, nil
+}
+
+type passFactory struct{}
+
+func (passFactory) NewFilter(context.Context, *filters.Session) (filters.Filter, error) {
+	return passFilter{}, nil
+}
+
 func sizeName(n int) string {
 	switch {
 	case n >= 1<<10 && n%(1<<10) == 0:
@@ -84,7 +105,9 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-func benchFrames(b *testing.B, op ws.OpCode, size int) {
+func benchFrames(b *testing.B, op ws.OpCode, size int) { benchFramesWith(b, op, size, false) }
+
+func benchFramesWith(b *testing.B, op ws.OpCode, size int, filtered bool) {
 	payload := make([]byte, size)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
@@ -111,6 +134,14 @@ func benchFrames(b *testing.B, op ws.OpCode, size int) {
 	p.bytes = srv.metrics.BytesRelayed.With("c2b")
 	p.br = bufio.NewReaderSize(src, readerSize)
 	p.out = make([]byte, 0, outSize)
+	if filtered {
+		chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
+		in, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ss.chain, p.filtered = in, true
+	}
 
 	// Warm up, then measure b.N frames.
 	src.left = per

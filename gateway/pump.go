@@ -66,7 +66,8 @@ type pump struct {
 	// reassembled (up to the limit) before the chain runs.
 	filtered bool
 	msg      []byte
-	inject   []injected // queued by filters during OnMessage, same direction
+	m        filters.Message // the message handed to the chain
+	inject   []injected      // queued by filters during OnMessage, same direction
 
 	limiter *tokenBucket // client→backend message rate, or nil
 
@@ -231,6 +232,13 @@ func (p *pump) beginData(h ws.Header) error {
 	p.msgOp = h.OpCode
 	if p.filtered {
 		p.msg = p.msg[:0]
+		// A whole message in one frame: size the buffer once rather than
+		// growing it chunk by chunk (which also overshot the retained size
+		// and re-grew it for every 64 KiB message). The validator checked
+		// the length against the limits before this.
+		if h.Fin && h.Length > int64(cap(p.msg)) {
+			p.msg = make([]byte, 0, h.Length)
+		}
 	}
 	return nil
 }
@@ -323,8 +331,11 @@ func (p *pump) flush() error {
 // decides. The gateway re-checks the result: a filter cannot make weir send
 // an invalid frame (SECURITY-CASES W-04).
 func (p *pump) filterMessage() error {
-	m := filters.Message{Dir: p.dir, Op: p.msgOp, Payload: p.msg, Fin: true}
-	v, err := p.s.runChain(p, &m)
+	// The message lives in the pump: a local would escape to the heap
+	// through the chain's interface calls, once per message.
+	p.m = filters.Message{Dir: p.dir, Op: p.msgOp, Payload: p.msg, Fin: true}
+	m := &p.m
+	v, err := p.s.runChain(p, m)
 	p.frames.Add(1)
 	switch v {
 	case filters.Continue:
@@ -354,6 +365,7 @@ func (p *pump) filterMessage() error {
 	}
 	p.inject = p.inject[:0]
 	// Do not let one huge message pin a huge buffer for the session's life.
+	p.m = filters.Message{}
 	if cap(p.msg) > maxRetainedMessage {
 		p.msg = nil
 	} else {
