@@ -6,7 +6,7 @@
 #   QUICK=1 tests/bench/run.sh      # smoke run (~1 minute)
 #
 # Knobs (environment):
-#   TARGETS          subset of: direct weir-frames weir-tunnel nginx haproxy caddy
+#   TARGETS          subset of: direct weir-frames weir-filter weir-tunnel nginx haproxy caddy
 #   DURATION         seconds per measurement (10; QUICK: 1)
 #   CONNS, WINDOW    throughput sessions and echoes in flight each (8, 16)
 #   LAT_RATE         latency mode's fixed aggregate rate, msgs/s (10000; QUICK: 5000)
@@ -40,7 +40,7 @@ WINDOW=${WINDOW:-16}
 CONNECT_WORKERS=${CONNECT_WORKERS:-8}
 PROXY_THREADS=${PROXY_THREADS:-1}
 CADDY_VERSION=${CADDY_VERSION:-latest}
-TARGETS=${TARGETS:-direct weir-frames weir-tunnel nginx haproxy caddy}
+TARGETS=${TARGETS:-direct weir-frames weir-filter weir-tunnel nginx haproxy caddy}
 PEERS=(nginx haproxy caddy)
 # Latency samples start after this warm-up (seconds).
 LAT_WARMUP=$(awk -v d="$DURATION" 'BEGIN { w = d / 5; if (w > 1) w = 1; print w }')
@@ -213,14 +213,26 @@ fi
 log "building wsload and wsecho"
 (cd "$ROOT" && go build -o "$BIN/wsload" ./tests/bench/cmd/wsload && go build -o "$BIN/wsecho" ./tests/bench/cmd/wsecho)
 WEIR=""
-if want weir-frames || want weir-tunnel; then
+if want weir-frames || want weir-filter || want weir-tunnel; then
 	if [[ -d $ROOT/cmd/weir ]] && (cd "$ROOT" && go build -o "$BIN/weir" ./cmd/weir) >"$WORK/weir-build.log" 2>&1; then
 		WEIR=$BIN/weir
 	else
 		why="weir does not build (see work/weir-build.log)"
 		if [[ ! -d $ROOT/cmd/weir ]]; then why="./cmd/weir does not exist yet"; fi
 		SKIP[weir-frames]=$why
+		SKIP[weir-filter]=$why
 		SKIP[weir-tunnel]=$why
+	fi
+fi
+# weir-filter: the frame engine with one no-op WASM filter (the C SDK's
+# passthrough example), built with the command of sdk/c/README.md.
+FILTER_WASM=$WORK/passthrough.wasm
+if want weir-filter && [[ -z ${SKIP[weir-filter]:-} ]]; then
+	if ! command -v clang >/dev/null; then
+		SKIP[weir-filter]="clang is not installed (the Debian packages clang and lld build the WASM filter)"
+	elif ! clang --target=wasm32 -O2 -nostdlib -mbulk-memory -Wl,--no-entry -Wl,-z,stack-size=65536 \
+		-I "$ROOT/sdk/c" -o "$FILTER_WASM" "$ROOT/sdk/c/examples/passthrough.c" >"$WORK/filter-build.log" 2>&1; then
+		SKIP[weir-filter]="sdk/c/examples/passthrough.c does not build (see work/filter-build.log; wasm-ld is in the Debian package lld)"
 	fi
 fi
 
@@ -328,10 +340,13 @@ EOF
 	URL="ws://127.0.0.1:$port/bench"
 }
 
+# start_weir DIR RELAY [WASM]: one route; with WASM, that module is the
+# route's only filter, in both directions.
 start_weir() {
-	local dir=$1 relay=$2 port
+	local dir=$1 relay=$2 wasm=${3:-} port
 	port=$(free_port)
-	cat >"$dir/weir.yaml" <<EOF
+	{
+		cat <<EOF
 listeners: [{name: public, address: 127.0.0.1:$port}]
 admin: {address: ""}
 server: {max_connections: $((IDLE_SESSIONS * 2 + 1000))}
@@ -341,13 +356,18 @@ routes:
     relay: $relay
     limits: {max_message_bytes: 1MiB, max_frame_bytes: 1MiB, idle_timeout: 1h}
     backends: {members: [{address: 127.0.0.1:$BPORT}]}
-telemetry: {logs: {level: warn}}
 EOF
+		if [[ -n $wasm ]]; then
+			echo "    filters: [{wasm: \"$wasm\", directions: both}]"
+		fi
+		echo "telemetry: {logs: {level: warn}}"
+	} >"$dir/weir.yaml"
 	GOMAXPROCS=$PROXY_THREADS "$WEIR" run -c "$dir/weir.yaml" >"$dir/out.log" 2>&1 &
 	TPID=$!
 	URL="ws://127.0.0.1:$port/bench"
 }
 start_weir-frames() { start_weir "$1" frames; }
+start_weir-filter() { start_weir "$1" frames "$FILTER_WASM"; }
 start_weir-tunnel() { start_weir "$1" tunnel; }
 
 # ---------------------------------------------------------------- measurements
@@ -512,9 +532,9 @@ measure_target() {
 log "targets: $TARGETS; results in $RUN"
 for target in $TARGETS; do
 	case $target in
-	direct | weir-frames | weir-tunnel | nginx | haproxy | caddy) ;;
+	direct | weir-frames | weir-filter | weir-tunnel | nginx | haproxy | caddy) ;;
 	*)
-		note "unknown target $target (known: direct weir-frames weir-tunnel nginx haproxy caddy)"
+		note "unknown target $target (known: direct weir-frames weir-filter weir-tunnel nginx haproxy caddy)"
 		continue
 		;;
 	esac
@@ -600,6 +620,12 @@ TABLE=$RUN/results.md
 	echo
 	echo "Best peer per column (among ${PEERS[*]}):" \
 		"$(for m in "${METRICS[@]}"; do printf '%s=%s; ' "$m" "$( [[ -n ${BEST[$m]:-} ]] && show "${BEST[$m]}" "$m" || echo –)"; done)"
+	if want weir-filter && want weir-frames; then
+		echo
+		echo "weir-filter ÷ weir-frames, the cost of one no-op WASM filter (target for msgs/s: ≥ 0.60):" \
+			"$(for m in "${METRICS[@]}"; do printf '%s=%s%s; ' "$m" "$(ratio "${VAL[weir-filter,$m]:-}" "${VAL[weir-frames,$m]:-}")" \
+				"$([[ -n ${BAD[weir-filter,$m]:-}${BAD[weir-frames,$m]:-} ]] && echo '!')"; done)"
+	fi
 	if [[ -s $NOTES ]]; then
 		echo
 		echo "Notes:"
