@@ -18,7 +18,7 @@
 //	       frames: every frame parsed and validated both ways (1002, 1007,
 //	               1009), message rate (1008), filter chain, pings, idle
 //	               sessions parked on an epoll poller with no goroutine
-//	       tunnel: opaque bytes, kernel splice, idle timeout only
+//	       tunnel: opaque bytes, kernel splice, idle timeout only; parks idle
 //	  ─▶ close: codes relayed; backend loss → 1011 to the client; client
 //	     loss → 1001 to the backend; drain → 1001 to both.
 //

@@ -195,7 +195,7 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 	_ = c.SetDeadline(time.Time{})
 	_ = bc.SetDeadline(time.Time{})
 	if r.tunnel {
-		s.runTunnel(ss, c, br, bc, bbr)
+		s.runTunnel(ss, br, bbr)
 		return
 	}
 	s.startFrames(ss, br, bbr)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -18,7 +19,8 @@ import (
 type leg struct {
 	name string // "client" or "backend": log and metric label
 	conn net.Conn
-	fd   int // for the poller; -1 when the connection cannot be polled
+	fd   int             // for the poller; -1 when the connection cannot be polled
+	rc   syscall.RawConn // for splice (tunnels); nil unless a plain TCP socket
 	// role is how frames read from this peer are checked: the client leg
 	// reads as a server (masked frames), the backend leg as a client.
 	role wsproto.Role
@@ -43,7 +45,7 @@ type leg struct {
 }
 
 func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
-	l := &leg{name: name, conn: c, fd: fdOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
+	l := &leg{name: name, conn: c, fd: fdOf(c), rc: rawConnOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
 	if mask {
 		l.masks = new(wsproto.MaskSource)
 		l.masks.Seed()
@@ -91,6 +93,13 @@ func (l *leg) writeFrames(p []byte, msgOpen bool) error {
 		return err
 	}
 	return nil
+}
+
+// writeRaw writes tunnel bytes.
+func (l *leg) writeRaw(p []byte) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	return l.writeLocked(p)
 }
 
 // inject writes a whole message as one frame, or queues it behind a

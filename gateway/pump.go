@@ -80,6 +80,13 @@ type pump struct {
 	lastData atomic.Int64
 	pingSent atomic.Int64 // unix nanoseconds of an unanswered ping to src, or 0
 
+	// raw: a tunnel direction, which relays bytes as they come without
+	// looking at them (relay: tunnel); splice: with splice(2) through pipe,
+	// held only while bytes move (splice_linux.go).
+	raw    bool
+	splice bool
+	pipe   *pipe
+
 	tok     atomic.Uint64 // poller token, 0 when not registered
 	running atomic.Bool
 	frames  *atomic.Int64
@@ -95,6 +102,12 @@ type injected struct {
 // errIdle when the reader is empty (after flushing); otherwise it blocks for
 // more. Any other error ends this direction (see session.pumpDone).
 func (p *pump) serve(poll bool) error {
+	if p.raw {
+		if p.splice {
+			return p.serveSplice(poll)
+		}
+		return p.serveRaw(poll)
+	}
 	p.stamp()
 	for {
 		if p.br.Buffered() == 0 {
@@ -151,6 +164,33 @@ func (p *pump) serve(poll bool) error {
 				return err
 			}
 		}
+	}
+}
+
+// serveRaw relays a tunnel direction: whatever the reader holds is written
+// to dst as it is, straight from the reader's buffer. It has serve's
+// contract: in poll mode errIdle once the reader is empty.
+func (p *pump) serveRaw(poll bool) error {
+	p.stamp()
+	for {
+		n := p.br.Buffered()
+		if n == 0 {
+			if poll {
+				return errIdle
+			}
+			if _, err := p.br.Peek(1); err != nil {
+				return err
+			}
+			p.stamp()
+			continue
+		}
+		b, _ := p.br.Peek(n)
+		p.lastData.Store(p.now)
+		if err := p.dst.writeRaw(b); err != nil {
+			return &writeError{err}
+		}
+		_, _ = p.br.Discard(n)
+		p.bytes.Add(int64(n))
 	}
 }
 

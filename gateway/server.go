@@ -49,6 +49,7 @@ type Server struct {
 
 	readers sync.Pool // *bufio.Reader, readerSize
 	outs    sync.Pool // *[outSize]byte
+	pipes   pipePool  // for spliced tunnels: only directions moving bytes hold one
 
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
@@ -93,6 +94,9 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 		deps.Filters, _ = filters.NewRegistry()
 	}
 	s := &Server{
+		// Idle pipes kept for reuse: enough for the tunnel directions busy
+		// at once on a small machine; beyond it, pipes are made and closed.
+		pipes:        pipePool{max: 16},
 		deps:         deps,
 		log:          deps.Logger,
 		metrics:      deps.Metrics,
@@ -325,6 +329,7 @@ func (s *Server) stopInternal() {
 	if s.poller != nil {
 		s.poller.close()
 	}
+	s.pipes.close()
 	s.echoMu.Lock()
 	if s.echo != nil {
 		_ = s.echo.Close()

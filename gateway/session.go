@@ -191,6 +191,10 @@ func (s *session) finish() {
 
 // pumpDone classifies why a pump stopped and acts on it.
 func (s *session) pumpDone(p *pump, err error) {
+	if s.route.tunnel {
+		s.tunnelDone(p, err)
+		return
+	}
 	var pe *wsproto.ProtocolError
 	var ce *filters.CloseError
 	var we *writeError
@@ -207,6 +211,27 @@ func (s *session) pumpDone(p *pump, err error) {
 	default:
 		s.legLost(p.src, err)
 	}
+}
+
+// tunnelDone handles the end of a tunnel direction. A clean end of stream
+// is passed on as a half-close so that the other direction can finish; the
+// session ends when both have, or at the close timeout. Anything else ends
+// it at once: a tunnel has no close handshake of its own to run.
+func (s *session) tunnelDone(p *pump, err error) {
+	var we *writeError
+	if !errors.Is(err, io.EOF) || errors.As(err, &we) {
+		s.finish()
+		return
+	}
+	if tc, ok := p.dst.conn.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	p.src.closeRecv.Store(true)
+	if s.client.closeRecv.Load() && s.server.closeRecv.Load() {
+		s.finish()
+		return
+	}
+	s.armCloseTimer()
 }
 
 // failFrom fails the session because of what p's source sent. The source is
@@ -282,6 +307,24 @@ func (s *session) keepaliveTick() {
 	lim := &s.route.cfg.Limits
 	now := time.Now().UnixNano()
 	lastData := max(s.c2b.lastData.Load(), s.b2c.lastData.Load())
+	if s.route.tunnel {
+		// Idle timeout only: no frames to ping with or to close with. The
+		// next tick is due when the quiet time would reach the timeout.
+		quiet := time.Duration(now - lastData)
+		if lim.IdleTimeout <= 0 {
+			return
+		}
+		if quiet >= lim.IdleTimeout {
+			s.finish()
+			return
+		}
+		s.mu.Lock()
+		if !s.finished {
+			s.keepalive.Reset(max(lim.IdleTimeout-quiet, 10*time.Millisecond))
+		}
+		s.mu.Unlock()
+		return
+	}
 	if lim.IdleTimeout > 0 && now-lastData > int64(lim.IdleTimeout) {
 		s.closeAll(ws.StatusGoingAway, "idle timeout")
 		return
@@ -331,10 +374,10 @@ func (s *session) tickPeriod() time.Duration {
 func (s *session) runBlocking() {
 	for _, p := range []*pump{s.c2b, s.b2c} {
 		p := p
-		if p.br == nil {
+		if p.br == nil && !p.splice {
 			p.br = s.srv.getReader(p.src.conn)
 		}
-		if p.out == nil {
+		if p.out == nil && !p.raw {
 			p.out = s.srv.getOut()
 		}
 		s.srv.wg.Add(1)
@@ -374,10 +417,14 @@ func (p *pump) wake() {
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
+		if p.splice {
+			p.wakeSplice()
+			return
+		}
 		if p.br == nil {
 			p.br = srv.getReader(p.src.conn)
 		}
-		if p.out == nil {
+		if p.out == nil && !p.raw { // a tunnel writes from its reader
 			p.out = srv.getOut()
 		}
 		// The socket is readable (or hung up): fill once, then serve what
@@ -412,11 +459,32 @@ func (p *pump) wake() {
 			// since it was never registered.
 			p.running.Store(true)
 			p.s.log.Warn("poller refused a session; serving it with a goroutine", "err", err)
-			p.br, p.out = srv.getReader(p.src.conn), srv.getOut()
+			p.br = srv.getReader(p.src.conn)
+			if !p.raw {
+				p.out = srv.getOut()
+			}
 			p.s.pumpDone(p, p.serve(false))
 			p.release()
 		}
 	}()
+}
+
+// wakeSplice is wake's body for a spliced tunnel direction, which needs no
+// buffer: it lingers inside serveSplice and parks holding nothing.
+func (p *pump) wakeSplice() {
+	err := p.serve(true)
+	if !errors.Is(err, errIdle) {
+		p.s.pumpDone(p, err)
+		p.release()
+		return
+	}
+	p.running.Store(false)
+	if err := p.park(); err != nil {
+		p.running.Store(true)
+		p.s.log.Warn("poller refused a session; serving it with a goroutine", "err", err)
+		p.s.pumpDone(p, p.serve(false))
+		p.release()
+	}
 }
 
 // linger waits up to lingerTime for the next bytes from src, reading them
@@ -460,5 +528,8 @@ func (p *pump) release() {
 	if p.out != nil {
 		p.s.srv.putOut(p.out)
 	}
-	p.br, p.out = nil, nil
+	if p.pipe != nil { // the direction ended: its pipe may hold bytes
+		p.pipe.close()
+	}
+	p.br, p.out, p.pipe = nil, nil, nil
 }

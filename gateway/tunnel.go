@@ -2,81 +2,49 @@ package gateway
 
 import (
 	"bufio"
-	"errors"
-	"io"
-	"net"
-	"os"
-	"sync/atomic"
 	"time"
+
+	"github.com/weirproxy/weir/filters"
 )
 
 // runTunnel relays opaque bytes after the validated 101 (relay: tunnel).
-// Between two *net.TCPConn, io.Copy becomes splice(2): bytes never enter
-// user space. The only frame-level feature is the idle timeout, enforced
-// with read deadlines that are pushed forward while either direction moves
-// bytes.
-func (s *Server) runTunnel(ss *session, c net.Conn, cbr *bufio.Reader, bc net.Conn, bbr *bufio.Reader) {
-	idle := ss.route.cfg.Limits.IdleTimeout
-	var last atomic.Int64
-	last.Store(time.Now().UnixNano())
+// Each direction is a raw pump: the frame engine's machinery (the poller,
+// the linger) without frames, so an idle tunnel costs what an idle frame
+// session does, no goroutine and no buffer. Between two plain TCP sockets a
+// direction moves bytes with splice(2) through a pipe it holds only while
+// bytes move (splice_linux.go); otherwise (TLS legs, other platforms) it
+// writes straight from the reader it read into.
+//
+// The only limit is the idle timeout; a clean end of stream in one
+// direction is passed on as a half-close (see session.tunnelDone).
+func (s *Server) runTunnel(ss *session, cbr, bbr *bufio.Reader) {
+	ss.c2b = s.newRawPump(ss, ss.client, ss.server, filters.ClientToBackend, cbr)
+	ss.b2c = s.newRawPump(ss, ss.server, ss.client, filters.BackendToClient, bbr)
+	now := time.Now().UnixNano()
+	for _, p := range []*pump{ss.c2b, ss.b2c} {
+		p.lastRecv.Store(now)
+		p.lastData.Store(now)
+	}
+	ss.log.Debug("tunnel open", "backend", ss.backend.Address)
+	if idle := ss.route.cfg.Limits.IdleTimeout; idle > 0 {
+		ss.mu.Lock()
+		ss.keepalive = time.AfterFunc(idle, ss.keepaliveTick)
+		ss.mu.Unlock()
+	}
+	if s.poller != nil && ss.client.fd >= 0 && ss.server.fd >= 0 {
+		ss.runPolled()
+		return
+	}
+	ss.runBlocking()
+}
 
-	ended := make(chan struct{}, 2)
-	copyDir := func(dst, src net.Conn, br *bufio.Reader) {
-		defer func() { ended <- struct{}{} }()
-		// Bytes that arrived with the handshake go first.
-		if br != nil {
-			if n := br.Buffered(); n > 0 {
-				b, _ := br.Peek(n)
-				if _, err := dst.Write(b); err != nil {
-					return
-				}
-			}
-			s.putReader(br)
-		}
-		for {
-			_ = src.SetReadDeadline(time.Now().Add(idle))
-			n, err := io.Copy(dst, io.LimitReader(src, 1<<20))
-			if n > 0 {
-				last.Store(time.Now().UnixNano())
-			}
-			if err == nil && n > 0 {
-				continue
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				// Idle in this direction; the session is idle only when the
-				// other direction was quiet as long.
-				if time.Since(time.Unix(0, last.Load())) < idle {
-					continue
-				}
-			}
-			break
-		}
-		// Pass the end on: a half-close, so the other direction can finish.
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
+func (s *Server) newRawPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {
+	p := &pump{s: ss, src: src, dst: dst, dir: dir, br: br, raw: true, splice: canSplice(src, dst)}
+	p.frames = s.metrics.FramesRelayed.With(dir.String())
+	p.bytes = s.metrics.BytesRelayed.With(dir.String())
+	if br != nil && br.Buffered() == 0 && !p.splice {
+		s.putReader(br)
+		p.br = nil
 	}
-	s.wg.Add(2)
-	go func() {
-		defer s.wg.Done()
-		copyDir(bc, c, cbr)
-	}()
-	go func() {
-		defer s.wg.Done()
-		copyDir(c, bc, bbr)
-	}()
-	// This goroutine owns the session: once one direction ended, the other
-	// gets the close timeout to finish, then both connections are closed.
-	select {
-	case <-ended:
-		t := time.NewTimer(s.closeTimeout())
-		select {
-		case <-ended:
-		case <-t.C:
-		case <-ss.done:
-		}
-		t.Stop()
-	case <-ss.done:
-	}
-	ss.finish()
+	return p
 }
