@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -294,4 +295,50 @@ func TestWasmDrainHook(t *testing.T) {
 	for _, c := range conns {
 		c.Close(websocket.StatusNormalClosure, "")
 	}
+}
+
+// W-01, W-02, W-03 through the gateway: a filter that loops, traps or
+// grows its memory without end costs its session a 1011 (never a hang or a
+// crash of weir), its memory stops at the configured cap, and new sessions
+// are served by a fresh instance afterwards.
+func TestWasmMisbehavingFilter(t *testing.T) {
+	path := pluginstest.WriteFile(t, "misbehave.wasm", pluginstest.C(t, "plugins/testdata/misbehave.c"))
+	h, _ := wasmGateway(t, path)
+	expect1011 := func(cmd string) {
+		t.Helper()
+		c := dialWS(t, h.addr)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := c.Write(ctx, websocket.MessageText, []byte(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		_, msg, err := c.Read(ctx)
+		if websocket.CloseStatus(err) != websocket.StatusInternalError {
+			t.Fatalf("%q: got %q, %v; want close 1011", cmd, msg, err)
+		}
+	}
+	for _, cmd := range []string{
+		"u", // unreachable: a trap
+		"d", // divide by zero
+		"o", // out-of-bounds load
+		"s", // stack overflow
+		"l", // an endless loop, cut at the call bound (W-01)
+	} {
+		expect1011(cmd)
+		// A fresh instance serves the next session.
+		c := dialWS(t, h.addr)
+
+		if got := echoOnce(t, c, websocket.MessageText, []byte("hello")); string(got) != "hello" {
+			t.Fatalf("after %q: %q", cmd, got)
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	}
+	// W-02: growth stops at the memory cap (64 MiB here, 1024 pages).
+	c := dialWS(t, h.addr)
+	got := echoOnce(t, c, websocket.MessageText, []byte("g"))
+	pages, err := strconv.Atoi(string(got))
+	if err != nil || pages <= 0 || pages > 1024 {
+		t.Fatalf("memory grew to %q pages; want a number up to the 1024-page cap", got)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
 }
