@@ -114,7 +114,7 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 		done:  make(chan struct{}),
 	}
 	ss.ctx, ss.cancel = context.WithCancel(context.Background())
-	ss.log = s.log.With("session", ss.id, "route", r.name, "remote", remote.String())
+	ss.remote = remote
 
 	// Filters are created before the backend is dialled, so that their
 	// handshake hooks can refuse the session without costing a backend
@@ -215,13 +215,13 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 		p.lastRecv.Store(now)
 		p.lastData.Store(now)
 	}
-	ss.log.Debug("session open", "backend", ss.backend.Address)
+	ss.debug("session open", "backend", ss.backend.Address)
 	if ss.chain != nil {
 		ss.chainMu.Lock()
 		err := ss.chain.OnOpen(ss.ctx)
 		ss.chainMu.Unlock()
 		if err != nil {
-			ss.log.Warn("filter open hook failed", "err", err)
+			ss.logger().Warn("filter open hook failed", "err", err)
 			ss.closeAll(ws.StatusInternalServerError, "filter failed")
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -31,6 +32,12 @@ type session struct {
 	c2b     *pump
 	b2c     *pump
 	start   time.Time
+	remote  netip.AddrPort
+
+	// The session's logger is built on first use: most sessions never log
+	// (their lines are Debug), and building it cost allocations and a
+	// string per handshake.
+	logOnce sync.Once
 	log     *slog.Logger
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -48,6 +55,22 @@ type session struct {
 	keepalive  *time.Timer
 	finished   bool
 	done       chan struct{}
+}
+
+// logger returns the session's logger, which names the session, its route
+// and its client.
+func (s *session) logger() *slog.Logger {
+	s.logOnce.Do(func() {
+		s.log = s.srv.log.With("session", s.id, "route", s.route.name, "remote", s.remote.String())
+	})
+	return s.log
+}
+
+// debug logs at debug level, building the logger only when that level is on.
+func (s *session) debug(msg string, args ...any) {
+	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logger().Debug(msg, args...)
+	}
 }
 
 // peerClosed handles a Close frame from `from`: relay it to the other leg,
@@ -76,7 +99,7 @@ func (s *session) legLost(l *leg, why error) {
 		code, reason = ws.StatusInternalServerError, "backend went away"
 	}
 	if !l.closeRecv.Load() {
-		s.log.Debug("leg lost", "leg", l.name, "err", why)
+		s.debug("leg lost", "leg", l.name, "err", why)
 	}
 	s.noteCode(code)
 	s.sendClose(to, code, reason)
@@ -185,7 +208,7 @@ func (s *session) finish() {
 	}
 	s.backend.Release()
 	s.srv.endSession(s)
-	s.log.Debug("session closed", "code", int(code), "duration", time.Since(s.start))
+	s.debug("session closed", "code", int(code), "duration", time.Since(s.start))
 	close(s.done)
 }
 
@@ -202,7 +225,7 @@ func (s *session) pumpDone(p *pump, err error) {
 	case errors.As(err, &we):
 		s.legLost(p.dst, we.err)
 	case errors.As(err, &pe):
-		s.log.Debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
+		s.debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
 		s.failFrom(p, pe.Code, pe.Reason)
 	case errors.As(err, &ce):
 		s.failFrom(p, ws.StatusCode(ce.Code), ce.Reason)
@@ -458,7 +481,7 @@ func (p *pump) wake() {
 			// a goroutine of its own instead. Nothing else can wake it,
 			// since it was never registered.
 			p.running.Store(true)
-			p.s.log.Warn("poller refused a session; serving it with a goroutine", "err", err)
+			p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
 			p.br = srv.getReader(p.src.conn)
 			if !p.raw {
 				p.out = srv.getOut()
@@ -481,7 +504,7 @@ func (p *pump) wakeSplice() {
 	p.running.Store(false)
 	if err := p.park(); err != nil {
 		p.running.Store(true)
-		p.s.log.Warn("poller refused a session; serving it with a goroutine", "err", err)
+		p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
 		p.s.pumpDone(p, p.serve(false))
 		p.release()
 	}

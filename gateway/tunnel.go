@@ -25,7 +25,7 @@ func (s *Server) runTunnel(ss *session, cbr, bbr *bufio.Reader) {
 		p.lastRecv.Store(now)
 		p.lastData.Store(now)
 	}
-	ss.log.Debug("tunnel open", "backend", ss.backend.Address)
+	ss.debug("tunnel open", "backend", ss.backend.Address)
 	if idle := ss.route.cfg.Limits.IdleTimeout; idle > 0 {
 		ss.mu.Lock()
 		ss.keepalive = time.AfterFunc(idle, ss.keepaliveTick)
