@@ -210,11 +210,6 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 	if lim.MessagesPerSecond > 0 {
 		ss.c2b.limiter = newTokenBucket(lim.MessagesPerSecond, lim.Burst)
 	}
-	now := time.Now().UnixNano()
-	for _, p := range []*pump{ss.c2b, ss.b2c} {
-		p.lastRecv.Store(now)
-		p.lastData.Store(now)
-	}
 	ss.debug("session open", "backend", ss.backend.Address)
 	if ss.chain != nil {
 		ss.chainMu.Lock()
@@ -226,14 +221,7 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 			return
 		}
 	}
-	ss.mu.Lock()
-	ss.keepalive = time.AfterFunc(ss.tickPeriod(), ss.keepaliveTick)
-	ss.mu.Unlock()
-	if s.poller != nil && ss.client.fd >= 0 && ss.server.fd >= 0 {
-		ss.runPolled()
-		return
-	}
-	ss.runBlocking()
+	ss.run()
 }
 
 func (s *Server) newPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {

@@ -249,6 +249,7 @@ func (s *session) tunnelDone(p *pump, err error) {
 	if tc, ok := p.dst.conn.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 	}
+	// For a tunnel, closeRecv marks the end of the peer's byte stream.
 	p.src.closeRecv.Store(true)
 	if s.client.closeRecv.Load() && s.server.closeRecv.Load() {
 		s.finish()
@@ -334,18 +335,11 @@ func (s *session) keepaliveTick() {
 		// Idle timeout only: no frames to ping with or to close with. The
 		// next tick is due when the quiet time would reach the timeout.
 		quiet := time.Duration(now - lastData)
-		if lim.IdleTimeout <= 0 {
-			return
-		}
 		if quiet >= lim.IdleTimeout {
 			s.finish()
 			return
 		}
-		s.mu.Lock()
-		if !s.finished {
-			s.keepalive.Reset(max(lim.IdleTimeout-quiet, 10*time.Millisecond))
-		}
-		s.mu.Unlock()
+		s.rearm(max(lim.IdleTimeout-quiet, 10*time.Millisecond))
 		return
 	}
 	if lim.IdleTimeout > 0 && now-lastData > int64(lim.IdleTimeout) {
@@ -369,15 +363,26 @@ func (s *session) keepaliveTick() {
 			_ = l.writeControl(ws.OpPing, nil)
 		}
 	}
+	s.rearm(s.tickPeriod())
+}
+
+// rearm schedules the next keepalive tick, unless the session ended.
+func (s *session) rearm(d time.Duration) {
 	s.mu.Lock()
 	if !s.finished {
-		s.keepalive.Reset(s.tickPeriod())
+		s.keepalive.Reset(d)
 	}
 	s.mu.Unlock()
 }
 
+// tickPeriod is how often the keepalive tick runs: the shortest of the
+// idle, ping and pong times; for a tunnel the idle timeout, or 0 (no tick)
+// without one.
 func (s *session) tickPeriod() time.Duration {
 	lim := &s.route.cfg.Limits
+	if s.route.tunnel {
+		return lim.IdleTimeout
+	}
 	d := lim.IdleTimeout
 	for _, x := range []time.Duration{lim.PingInterval, lim.PongTimeout} {
 		if x > 0 && (d <= 0 || x < d) {
@@ -392,17 +397,32 @@ func (s *session) tickPeriod() time.Duration {
 
 // --- running the pumps ---
 
+// run starts the session's pumps and its keepalive tick: on the poller when
+// both legs are plain TCP sockets, else on goroutines of their own.
+func (s *session) run() {
+	now := time.Now().UnixNano()
+	for _, p := range []*pump{s.c2b, s.b2c} {
+		p.lastRecv.Store(now)
+		p.lastData.Store(now)
+	}
+	if d := s.tickPeriod(); d > 0 {
+		s.mu.Lock()
+		s.keepalive = time.AfterFunc(d, s.keepaliveTick)
+		s.mu.Unlock()
+	}
+	if s.srv.poller != nil && s.client.fd >= 0 && s.server.fd >= 0 {
+		s.runPolled()
+		return
+	}
+	s.runBlocking()
+}
+
 // runBlocking runs both pumps on goroutines of their own until the session
 // ends (TLS legs, platforms without the poller).
 func (s *session) runBlocking() {
 	for _, p := range []*pump{s.c2b, s.b2c} {
 		p := p
-		if p.br == nil && !p.splice {
-			p.br = s.srv.getReader(p.src.conn)
-		}
-		if p.out == nil && !p.raw {
-			p.out = s.srv.getOut()
-		}
+		p.acquire()
 		s.srv.wg.Add(1)
 		go func() {
 			defer s.srv.wg.Done()
@@ -440,32 +460,7 @@ func (p *pump) wake() {
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
-		if p.splice {
-			p.wakeSplice()
-			return
-		}
-		if p.br == nil {
-			p.br = srv.getReader(p.src.conn)
-		}
-		if p.out == nil && !p.raw { // a tunnel writes from its reader
-			p.out = srv.getOut()
-		}
-		// The socket is readable (or hung up): fill once, then serve what
-		// is buffered.
-		var err error
-		if p.br.Buffered() == 0 {
-			_, err = p.br.Peek(1)
-		}
-		for err == nil {
-			err = p.serve(true)
-			// Linger on Go's netpoller before parking on epoll: a session
-			// in a burst keeps its goroutine and buffers (see lingerTime).
-			if errors.Is(err, errIdle) {
-				if lerr := p.linger(); !errors.Is(lerr, os.ErrDeadlineExceeded) {
-					err = lerr // bytes (nil), or EOF or a failure for serve to see
-				}
-			}
-		}
+		err := p.burst()
 		if !errors.Is(err, errIdle) {
 			p.s.pumpDone(p, err)
 			p.release()
@@ -482,31 +477,49 @@ func (p *pump) wake() {
 			// since it was never registered.
 			p.running.Store(true)
 			p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
-			p.br = srv.getReader(p.src.conn)
-			if !p.raw {
-				p.out = srv.getOut()
-			}
+			p.acquire()
 			p.s.pumpDone(p, p.serve(false))
 			p.release()
 		}
 	}()
 }
 
-// wakeSplice is wake's body for a spliced tunnel direction, which needs no
-// buffer: it lingers inside serveSplice and parks holding nothing.
-func (p *pump) wakeSplice() {
-	err := p.serve(true)
-	if !errors.Is(err, errIdle) {
-		p.s.pumpDone(p, err)
-		p.release()
-		return
+// burst serves a woken pump until it has been quiet for lingerTime
+// (errIdle) or its direction ends. A spliced tunnel direction lingers
+// inside serveSplice and needs no buffer.
+func (p *pump) burst() error {
+	if p.splice {
+		return p.serve(true)
 	}
-	p.running.Store(false)
-	if err := p.park(); err != nil {
-		p.running.Store(true)
-		p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
-		p.s.pumpDone(p, p.serve(false))
-		p.release()
+	p.acquire()
+	// The socket is readable (or hung up): fill once, then serve what is
+	// buffered.
+	var err error
+	if p.br.Buffered() == 0 {
+		_, err = p.br.Peek(1)
+	}
+	for err == nil {
+		err = p.serve(true)
+		// Linger on Go's netpoller before parking on epoll: a session in a
+		// burst keeps its goroutine and buffers (see lingerTime).
+		if errors.Is(err, errIdle) {
+			if lerr := p.linger(); !errors.Is(lerr, os.ErrDeadlineExceeded) {
+				err = lerr // bytes (nil), or EOF or a failure for serve to see
+			}
+		}
+	}
+	return err
+}
+
+// acquire takes the buffers the pump needs from the pools: a reader unless
+// it splices, an output buffer unless it is a tunnel (which writes from its
+// reader).
+func (p *pump) acquire() {
+	if p.br == nil && !p.splice {
+		p.br = p.s.srv.getReader(p.src.conn)
+	}
+	if p.out == nil && !p.raw {
+		p.out = p.s.srv.getOut()
 	}
 }
 

@@ -857,6 +857,36 @@ func TestTunnelIntegrityAndHalfClose(t *testing.T) {
 	})
 }
 
+// A tunnel's only limit is its idle timeout: bytes keep it open, silence
+// ends it (both connections closed), in both idle-session modes.
+func TestTunnelIdleTimeout(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+			acceptUpgrade(c, req)
+			buf := make([]byte, 64)
+			for {
+				n, err := br.Read(buf)
+				if err != nil {
+					return
+				}
+				c.Write(buf[:n])
+			}
+		})
+		const idle = 300 * time.Millisecond
+		h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n    limits: {idle_timeout: 300ms}\n"), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		for start := time.Now(); time.Since(start) < 3*idle; {
+			rc.c.Write([]byte("tick"))
+			if _, err := io.ReadFull(rc.br, make([]byte, 4)); err != nil {
+				t.Fatalf("after %v of traffic: %v", time.Since(start), err)
+			}
+			time.Sleep(idle / 8) // the traffic's pace, not a wait for an event
+		}
+		rc.expectEOF()
+	})
+}
+
 // Idle tunnels hold no goroutine and no pipe: two descriptors per session
 // in weir (its two sockets). The test process also holds the client's and
 // the backend's ends, so four per session in all; splice-based relaying

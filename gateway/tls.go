@@ -285,40 +285,38 @@ func loadCertPair(pair config.CertPair) (tls.Certificate, string, error) {
 
 // checkCertificates requires at least one PEM CERTIFICATE block and that
 // every one of them parses, so that a truncated or corrupt chain is refused
-// when it is loaded rather than at some client's handshake.
+// when it is loaded rather than at some client's handshake. Other blocks (a
+// key in the same file, say) are ignored, as X509KeyPair ignores them.
 func checkCertificates(name string, data []byte) error {
-	n := 0
-	for len(data) > 0 {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue // a key in the same file, say: X509KeyPair ignores it too
-		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return fmt.Errorf("%s: certificate %d: %w", name, n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: no PEM certificate found", name)
-	}
-	return nil
+	_, err := parseCertificates(name, data, false)
+	return err
 }
 
 // loadCertPool reads a CA bundle. Unlike x509.CertPool.AppendCertsFromPEM,
 // which skips what it cannot parse, it refuses a bundle with any bad
-// certificate: a CA silently missing from a trust store is a surprise to
-// find in production.
+// certificate or any other block: a CA silently missing from a trust store
+// is a surprise to find in production.
 func loadCertPool(name string) (*x509.CertPool, error) {
 	data, err := readPEMFile(name)
 	if err != nil {
 		return nil, err
 	}
+	certs, err := parseCertificates(name, data, true)
+	if err != nil {
+		return nil, err
+	}
 	pool := x509.NewCertPool()
-	n := 0
+	for _, c := range certs {
+		pool.AddCert(c)
+	}
+	return pool, nil
+}
+
+// parseCertificates parses every PEM CERTIFICATE block of data and wants at
+// least one; with strict, a block of another type is an error, else it is
+// skipped.
+func parseCertificates(name string, data []byte, strict bool) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
 	for len(data) > 0 {
 		var b *pem.Block
 		b, data = pem.Decode(data)
@@ -326,19 +324,21 @@ func loadCertPool(name string) (*x509.CertPool, error) {
 			break
 		}
 		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("%s: unexpected PEM block %q; a CA bundle holds CERTIFICATE blocks only", name, b.Type)
+			if strict {
+				return nil, fmt.Errorf("%s: unexpected PEM block %q; a CA bundle holds CERTIFICATE blocks only", name, b.Type)
+			}
+			continue
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("%s: certificate %d: %w", name, n+1, err)
+			return nil, fmt.Errorf("%s: certificate %d: %w", name, len(certs)+1, err)
 		}
-		pool.AddCert(c)
-		n++
+		certs = append(certs, c)
 	}
-	if n == 0 {
+	if len(certs) == 0 {
 		return nil, fmt.Errorf("%s: no PEM certificate found", name)
 	}
-	return pool, nil
+	return certs, nil
 }
 
 func readPEMFile(name string) ([]byte, error) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
@@ -666,5 +668,40 @@ func TestTLSResumptionAcrossClientCAChange(t *testing.T) {
 			}
 			mustTry("new CA after a failed reload", conf(nil, newCA.clientCert(t, 22)), false)
 		})
+	}
+}
+
+// A tunnel behind a TLS listener cannot splice (the client's bytes are
+// encrypted): it relays through its reader. 256 KiB of random bytes go out
+// and come back unchanged, then the client's half-close ends the session.
+func TestTLSTunnel(t *testing.T) {
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req)
+		got, err := io.ReadAll(br)
+		if err != nil {
+			return
+		}
+		c.Write(got)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	ca := newTestCA(t, "server CA")
+	f := &tlsFiles{dir: t.TempDir()}
+	f.addPair(t, ca, 10, "127.0.0.1")
+	h := startGateway(t, f.yaml(routeTo(be.addr(), "    relay: tunnel\n")), false)
+	c := mustDialTLS(t, h.addr, clientConf(ca, "127.0.0.1"))
+	rc := rawOver(t, c)
+	rc.upgrade("/ws")
+	payload := make([]byte, 256<<10)
+	rand.Read(payload)
+	go func() {
+		c.Write(payload)
+		c.CloseWrite()
+	}()
+	back, err := io.ReadAll(rc.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(back, payload) {
+		t.Fatalf("got %d bytes back through the TLS tunnel, want the %d sent", len(back), len(payload))
 	}
 }

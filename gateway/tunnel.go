@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"time"
 
 	"github.com/weirproxy/weir/filters"
 )
@@ -20,22 +19,8 @@ import (
 func (s *Server) runTunnel(ss *session, cbr, bbr *bufio.Reader) {
 	ss.c2b = s.newRawPump(ss, ss.client, ss.server, filters.ClientToBackend, cbr)
 	ss.b2c = s.newRawPump(ss, ss.server, ss.client, filters.BackendToClient, bbr)
-	now := time.Now().UnixNano()
-	for _, p := range []*pump{ss.c2b, ss.b2c} {
-		p.lastRecv.Store(now)
-		p.lastData.Store(now)
-	}
 	ss.debug("tunnel open", "backend", ss.backend.Address)
-	if idle := ss.route.cfg.Limits.IdleTimeout; idle > 0 {
-		ss.mu.Lock()
-		ss.keepalive = time.AfterFunc(idle, ss.keepaliveTick)
-		ss.mu.Unlock()
-	}
-	if s.poller != nil && ss.client.fd >= 0 && ss.server.fd >= 0 {
-		ss.runPolled()
-		return
-	}
-	ss.runBlocking()
+	ss.run()
 }
 
 func (s *Server) newRawPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {

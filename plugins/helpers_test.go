@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,13 +13,12 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/plugins/pluginstest"
 )
 
 // Guests are C sources in this repository, compiled with clang at test time
-// (CI installs the Debian packages clang and lld). Each source is compiled
-// once per test binary.
-var guestCache sync.Map // source path -> []byte
-
+// by pluginstest (CI installs the Debian packages clang and lld), once per
+// test binary. Paths are relative to this package.
 const (
 	srcPassthrough = "../sdk/c/examples/passthrough.c"
 	srcUppercase   = "../sdk/c/examples/uppercase.c"
@@ -30,36 +26,21 @@ const (
 	srcHostcalls   = "testdata/hostcalls.c"
 )
 
-// buildC compiles a C guest with the command of sdk/c/README.md.
+// buildC compiles a C guest of this package's tree with the command of
+// sdk/c/README.md.
 func buildC(tb testing.TB, src string) []byte {
 	tb.Helper()
 	return buildCWith(tb, src)
 }
 
-// buildCWith compiles with extra flags.
+// buildCWith compiles with extra flags (e.g. -DNAME=1). src is absolute
+// or relative to this package.
 func buildCWith(tb testing.TB, src string, extra ...string) []byte {
 	tb.Helper()
-	key := src + " " + strings.Join(extra, " ")
-	if b, ok := guestCache.Load(key); ok {
-		return b.([]byte)
+	if !filepath.IsAbs(src) {
+		src = filepath.Join("plugins", src)
 	}
-	clang, err := exec.LookPath("clang")
-	if err != nil {
-		tb.Skip("clang not found: install the Debian packages clang and lld to build the WASM test guests")
-	}
-	out := filepath.Join(tb.TempDir(), strings.TrimSuffix(filepath.Base(src), ".c")+".wasm")
-	args := []string{"--target=wasm32", "-O2", "-nostdlib", "-mbulk-memory",
-		"-Wl,--no-entry", "-Wl,-z,stack-size=65536", "-I", "../sdk/c", "-o", out, src}
-	cmd := exec.Command(clang, append(args, extra...)...)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("clang %s: %v\n%s", src, err, msg)
-	}
-	b, err := os.ReadFile(out)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	guestCache.Store(key, b)
-	return b
+	return pluginstest.C(tb, src, extra...)
 }
 
 func newTestHost(tb testing.TB, opts HostOptions) *Host {

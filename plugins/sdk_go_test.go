@@ -6,9 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/plugins/pluginstest"
 )
 
 // The Go SDK (sdk/go) examples, built at test time with the command of
@@ -29,35 +27,11 @@ import (
 // buffer take 7-22 ms, against 0.3-2.3 ms without it.
 var sdkHostOptions = HostOptions{Shards: 1, CallTimeout: time.Second}
 
-// buildGoGuest builds sdk/go/examples/<name> once per test binary.
+// buildGoGuest builds sdk/go/examples/<name> with the command of
+// sdk/go/README.md, once per test binary.
 func buildGoGuest(tb testing.TB, name string) []byte {
 	tb.Helper()
-	key := "go:" + name
-	if b, ok := guestCache.Load(key); ok {
-		return b.([]byte)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		tb.Skip("go not found on PATH: the Go SDK guests need the go command to build")
-	}
-	out := filepath.Join(tb.TempDir(), name+".wasm")
-	cmd := exec.Command(goBin, "build", "-buildmode=c-shared", "-o", out, "../sdk/go/examples/"+name)
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build %s: %v\n%s", name, err, msg)
-	}
-	return storeGuest(tb, key, out)
-}
-
-// storeGuest reads a built module and caches it under key.
-func storeGuest(tb testing.TB, key, path string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	guestCache.Store(key, b)
-	return b
+	return pluginstest.Go(tb, "sdk/go/examples/"+name)
 }
 
 // loadGuest loads a module into h and opens one session through it.

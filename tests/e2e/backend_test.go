@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -35,6 +36,8 @@ type sessionEnd struct {
 // does not use, on 127.0.0.1 port 0. Every session echoes each message with
 // its type, streaming it back in 32 KiB writes (so the backend leg carries a
 // fragmentation of its own), and the backend records how each session ended.
+// A recording backend (startRecBackend) echoes whole messages instead and
+// also records each one, for tests about content rather than framing.
 type goBackend struct {
 	t    testing.TB
 	ln   net.Listener
@@ -43,21 +46,37 @@ type goBackend struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup // one per session handler
 
+	record bool // set before serving starts
+
 	mu       sync.Mutex
 	hijacked map[string]net.Conn // by remote address, for drop and Close
+	msgs     []received          // when record is set
 	ends     []sessionEnd
-	changed  chan struct{} // closed and replaced when ends grows
+	changed  chan struct{} // closed and replaced when msgs or ends grow
 	closed   bool          // set by the cleanup; no handler starts after
 }
 
+// received is one message a recording backend got.
+type received struct {
+	Path string
+	Type websocket.MessageType
+	Data string
+}
+
 // startBackend starts a goBackend that stops when the test ends.
-func startBackend(t testing.TB) *goBackend {
+func startBackend(t testing.TB) *goBackend { t.Helper(); return startBackendWith(t, false) }
+
+// startRecBackend starts a recording goBackend that stops when the test
+// ends.
+func startRecBackend(t testing.TB) *goBackend { t.Helper(); return startBackendWith(t, true) }
+
+func startBackendWith(t testing.TB, record bool) *goBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &goBackend{t: t, ln: ln, hijacked: map[string]net.Conn{}, changed: make(chan struct{})}
+	b := &goBackend{t: t, ln: ln, record: record, hijacked: map[string]net.Conn{}, changed: make(chan struct{})}
 	b.ctx, b.stop = context.WithCancel(context.Background())
 	b.srv = &http.Server{
 		Handler:           http.HandlerFunc(b.serve),
@@ -119,16 +138,38 @@ func (b *goBackend) serve(w http.ResponseWriter, r *http.Request) {
 	}()
 	c.SetReadLimit(maxTestMessage + 1<<20)
 	end := sessionEnd{Path: r.URL.Path, Code: -1}
-	if strings.HasSuffix(r.URL.Path, ctlPath) {
+	switch {
+	case strings.HasSuffix(r.URL.Path, ctlPath):
 		end = b.control(c, r, end)
-	} else {
+	case b.record:
+		end = b.recordEcho(c, r.URL.Path, end)
+	default:
 		end = b.echo(c, end)
 	}
+	b.note(func() { b.ends = append(b.ends, end) })
+}
+
+// note changes what the backend recorded and wakes its waiters.
+func (b *goBackend) note(add func()) {
 	b.mu.Lock()
-	b.ends = append(b.ends, end)
+	defer b.mu.Unlock()
+	add()
 	close(b.changed)
 	b.changed = make(chan struct{})
-	b.mu.Unlock()
+}
+
+// recordEcho records every message and echoes it whole.
+func (b *goBackend) recordEcho(c *websocket.Conn, path string, end sessionEnd) sessionEnd {
+	for {
+		typ, data, err := c.Read(b.ctx)
+		if err != nil {
+			return endFrom(end, err)
+		}
+		b.note(func() { b.msgs = append(b.msgs, received{path, typ, string(data)}) })
+		if err := c.Write(b.ctx, typ, data); err != nil {
+			return endFrom(end, err)
+		}
+	}
 }
 
 // echo streams every message back until the session ends.
@@ -196,20 +237,32 @@ func endFrom(end sessionEnd, err error) sessionEnd {
 // waitEnds waits until at least n sessions have ended and returns them all.
 func (b *goBackend) waitEnds(n int) []sessionEnd {
 	b.t.Helper()
+	var got []sessionEnd
+	b.waitFor(fmt.Sprintf("%d session ends", n), func(_ []received, ends []sessionEnd) bool {
+		got = ends
+		return len(ends) >= n
+	})
+	return got
+}
+
+// waitFor waits until cond holds for the messages and session ends so far.
+func (b *goBackend) waitFor(what string, cond func(msgs []received, ends []sessionEnd) bool) {
+	b.t.Helper()
 	deadline := time.NewTimer(eventTimeout)
 	defer deadline.Stop()
 	for {
 		b.mu.Lock()
+		msgs := append([]received(nil), b.msgs...)
 		ends := append([]sessionEnd(nil), b.ends...)
 		changed := b.changed
 		b.mu.Unlock()
-		if len(ends) >= n {
-			return ends
+		if cond(msgs, ends) {
+			return
 		}
 		select {
 		case <-changed:
 		case <-deadline.C:
-			b.t.Fatalf("backend: %d session(s) ended within %v, want %d: %+v", len(ends), eventTimeout, n, ends)
+			b.t.Fatalf("backend: no %s within %v; received %+v, ended %+v", what, eventTimeout, msgs, ends)
 		}
 	}
 }

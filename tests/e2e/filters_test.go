@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,129 +24,8 @@ import (
 // toolchains), writes a config whose routes chain it, and checks what a
 // recording backend received and what the client got back.
 
-// received is one message a recBackend got.
-type received struct {
-	Path string
-	Type websocket.MessageType
-	Data string
-}
-
-// recBackend is an echo backend (coder/websocket, on 127.0.0.1 port 0)
-// that records every message it receives, in order, and how each session
-// ended. Unlike goBackend it echoes whole messages: the tests here are
-// about content, not framing.
-type recBackend struct {
-	t   testing.TB
-	ln  net.Listener
-	srv *http.Server
-	wg  sync.WaitGroup
-
-	mu      sync.Mutex
-	msgs    []received
-	ends    []sessionEnd
-	changed chan struct{} // closed and replaced when msgs or ends grow
-	closed  bool          // set by the cleanup; no handler starts after
-}
-
-func startRecBackend(t testing.TB) *recBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &recBackend{t: t, ln: ln, changed: make(chan struct{})}
-	ctx, stop := context.WithCancel(context.Background())
-	b.srv = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.serve(ctx, w, r) }),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = b.srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		// Cancelling ends every session's Read, which closes its
-		// connection; then the handlers are waited for.
-		stop()
-		_ = b.srv.Close()
-		<-served
-		b.mu.Lock()
-		b.closed = true
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
-	return b
-}
-
-func (b *recBackend) Addr() string { return b.ln.Addr().String() }
-
-func (b *recBackend) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
-	b.mu.Lock()
-	if b.closed {
-		b.mu.Unlock()
-		http.Error(w, "backend stopped", http.StatusServiceUnavailable)
-		return
-	}
-	b.wg.Add(1) // under mu, so it never races the cleanup's Wait
-	b.mu.Unlock()
-	defer b.wg.Done()
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
-	if err != nil {
-		return
-	}
-	defer c.CloseNow()
-	end := sessionEnd{Path: r.URL.Path, Code: -1}
-	for {
-		typ, data, err := c.Read(ctx)
-		if err != nil {
-			end = endFrom(end, err)
-			break
-		}
-		b.note(func() { b.msgs = append(b.msgs, received{r.URL.Path, typ, string(data)}) })
-		if err := c.Write(ctx, typ, data); err != nil {
-			end = endFrom(end, err)
-			break
-		}
-	}
-	b.note(func() { b.ends = append(b.ends, end) })
-}
-
-func (b *recBackend) note(add func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	add()
-	close(b.changed)
-	b.changed = make(chan struct{})
-}
-
-// waitFor waits until cond holds for the messages and session ends so far.
-func (b *recBackend) waitFor(what string, cond func(msgs []received, ends []sessionEnd) bool) {
-	b.t.Helper()
-	deadline := time.NewTimer(eventTimeout)
-	defer deadline.Stop()
-	for {
-		b.mu.Lock()
-		msgs := append([]received(nil), b.msgs...)
-		ends := append([]sessionEnd(nil), b.ends...)
-		changed := b.changed
-		b.mu.Unlock()
-		if cond(msgs, ends) {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			b.t.Fatalf("backend: no %s within %v; received %+v, ended %+v", what, eventTimeout, msgs, ends)
-		}
-	}
-}
-
 // messages returns the texts received on path, once there are n of them.
-func (b *recBackend) messages(path string, n int) []string {
+func (b *goBackend) messages(path string, n int) []string {
 	b.t.Helper()
 	var got []string
 	b.waitFor(fmt.Sprintf("%d messages on %s", n, path), func(msgs []received, _ []sessionEnd) bool {
@@ -164,7 +41,7 @@ func (b *recBackend) messages(path string, n int) []string {
 }
 
 // ended waits for the end of the session on path and returns it.
-func (b *recBackend) ended(path string) sessionEnd {
+func (b *goBackend) ended(path string) sessionEnd {
 	b.t.Helper()
 	var end sessionEnd
 	b.waitFor("end of the session on "+path, func(_ []received, ends []sessionEnd) bool {
@@ -262,7 +139,7 @@ func exchange(t testing.TB, c *websocket.Conn, msg string) string {
 // closedWith sends msg and requires weir to close the session with code
 // and reason, and the backend's leg to be closed with 1001 (the client's
 // side of the session was ended by the gateway).
-func closedWith(t testing.TB, c *websocket.Conn, b *recBackend, path, msg string, code websocket.StatusCode, reason string) {
+func closedWith(t testing.TB, c *websocket.Conn, b *goBackend, path, msg string, code websocket.StatusCode, reason string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), eventTimeout)
 	defer cancel()
