@@ -68,7 +68,7 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			s.reject(c, &wsproto.HandshakeError{Status: 408, Reason: "request head not received in time"})
 		}
-		s.releaseHandshakeReader(br)
+		s.putReader(br)
 		return
 	}
 	if s.misdirected(c, req) { // SNI and Host name different hosts (tls.go)
@@ -322,17 +322,14 @@ func (s *Server) servePlain(c net.Conn, r *route, req *httphead.Request) {
 	lingerClose(c)
 }
 
+// handshakeReader returns a reader that holds a whole request head of
+// maxHeader bytes. It becomes the client pump's reader when bytes came
+// with the head, until the pump first runs dry.
 func (s *Server) handshakeReader(c net.Conn, maxHeader int) *bufio.Reader {
-	if maxHeader > readerSize {
+	if maxHeader > headSize {
 		return bufio.NewReaderSize(c, maxHeader)
 	}
-	return s.getReader(c)
-}
-
-func (s *Server) releaseHandshakeReader(br *bufio.Reader) {
-	if br.Size() == readerSize {
-		s.putReader(br)
-	}
+	return s.getHead(c)
 }
 
 func addrPort(a net.Addr) netip.AddrPort {

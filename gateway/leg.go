@@ -21,6 +21,10 @@ type leg struct {
 	conn net.Conn
 	fd   int             // for the poller; -1 when the connection cannot be polled
 	rc   syscall.RawConn // for splice (tunnels); nil unless a plain TCP socket
+	// vectored: large frames are written straight from the pump's reader
+	// with writev (pump.emitDirect); true for plain TCP sockets, where
+	// one writev is one syscall (for TLS it would be a record per buffer).
+	vectored bool
 	// role is how frames read from this peer are checked: the client leg
 	// reads as a server (masked frames), the backend leg as a client.
 	role wsproto.Role
@@ -46,6 +50,7 @@ type leg struct {
 
 func newLeg(name string, c net.Conn, role wsproto.Role, mask bool, writeTimeout time.Duration) *leg {
 	l := &leg{name: name, conn: c, fd: fdOf(c), rc: rawConnOf(c), role: role, mask: mask, writeTimeout: writeTimeout}
+	l.vectored = l.fd >= 0
 	if mask {
 		l.masks = new(wsproto.MaskSource)
 		l.masks.Seed()
@@ -60,6 +65,17 @@ func (l *leg) writeLocked(p []byte) error {
 	if l.dead.Load() {
 		return net.ErrClosed
 	}
+	l.moveDeadline()
+	if _, err := l.conn.Write(p); err != nil {
+		l.dead.Store(true)
+		return err
+	}
+	return nil
+}
+
+// moveDeadline keeps the write deadline at least half the write timeout
+// away. wmu must be held.
+func (l *leg) moveDeadline() {
 	if l.writeTimeout > 0 {
 		now := time.Now()
 		if l.deadline.Sub(now) < l.writeTimeout/2 {
@@ -67,11 +83,6 @@ func (l *leg) writeLocked(p []byte) error {
 			_ = l.conn.SetWriteDeadline(l.deadline)
 		}
 	}
-	if _, err := l.conn.Write(p); err != nil {
-		l.dead.Store(true)
-		return err
-	}
-	return nil
 }
 
 // writeFrames writes whole frames built by a pump. msgOpen says whether the
@@ -86,6 +97,31 @@ func (l *leg) writeFrames(p []byte, msgOpen bool) error {
 	if err := l.writeLocked(p); err != nil {
 		return err
 	}
+	return l.framesWritten(msgOpen)
+}
+
+// writeFramesv is writeFrames with the frames in several buffers, written
+// with one writev; v is consumed.
+func (l *leg) writeFramesv(v *net.Buffers, msgOpen bool) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	if l.closeSent {
+		return nil
+	}
+	if l.dead.Load() {
+		return net.ErrClosed
+	}
+	l.moveDeadline()
+	if _, err := v.WriteTo(l.conn); err != nil {
+		l.dead.Store(true)
+		return err
+	}
+	return l.framesWritten(msgOpen)
+}
+
+// framesWritten records whether a message is left open and, once none is,
+// writes the injected messages waiting for it. wmu must be held.
+func (l *leg) framesWritten(msgOpen bool) error {
 	l.msgOpen = msgOpen
 	if !msgOpen && len(l.pending) > 0 {
 		err := l.writeLocked(l.pending)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -48,6 +49,11 @@ type pump struct {
 	out      []byte              // frames not yet written to dst; nil while parked
 	hdr      [wsproto.MaxHeaderSize]byte
 	ctl      [125]byte // control frame payload
+	// emitDirect's frame header and write vector, kept here so that a
+	// writev allocates nothing.
+	whdr [wsproto.MaxHeaderSize]byte
+	iov  [3][]byte
+	bufs net.Buffers
 
 	// The frame being read.
 	h         ws.Header
@@ -56,6 +62,9 @@ type pump struct {
 	offset    int  // masking offset into the frame's payload
 	emitted   bool // a part of this frame was written already
 	skip      bool // the frame's payload is read and dropped (data after Close)
+	// partial: relay what is buffered of a frame now, as a fragment, rather
+	// than wait for its rest (the pump is about to park).
+	partial bool
 
 	// Output state: the opcode of the message being written and whether it
 	// is still open (fragmented).
@@ -150,6 +159,22 @@ func (p *pump) serve(poll bool) error {
 		if n == 0 {
 			continue
 		}
+		if int64(n) < p.remaining && p.waitWhole() {
+			// The rest of a frame that fits in the reader is on its way:
+			// relay it whole once it is here rather than as two fragments
+			// in two writes (see waitWhole).
+			if err := p.flush(); err != nil {
+				return err
+			}
+			if poll {
+				return errIdle
+			}
+			if _, err := p.br.Peek(n + 1); err != nil {
+				return err
+			}
+			p.stamp()
+			continue
+		}
 		if int64(n) > p.remaining {
 			n = int(p.remaining)
 		}
@@ -165,6 +190,15 @@ func (p *pump) serve(poll bool) error {
 			}
 		}
 	}
+}
+
+// waitWhole reports whether serve should wait for the rest of the current
+// frame before relaying it: in streaming mode, when the whole frame fits in
+// the reader and the pump is not relaying partial frames to park (see
+// burst). A frame cut by a read otherwise goes out as two fragments in two
+// writes, which measured as up to half the writes of a busy session.
+func (p *pump) waitWhole() bool {
+	return !p.filtered && !p.skip && !p.partial && p.remaining <= int64(p.br.Size())
 }
 
 // serveRaw relays a tunnel direction: whatever the reader holds is written
@@ -286,10 +320,17 @@ func (p *pump) beginData(h ws.Header) error {
 // dataChunk handles the next bytes of a data frame's payload; they alias the
 // reader's buffer and are unmasked in place.
 func (p *pump) dataChunk(chunk []byte, last bool) error {
-	if p.h.Masked {
-		ws.Cipher(chunk, p.h.Mask, p.offset)
-	}
+	offset := p.offset
 	p.offset += len(chunk)
+	direct := !p.skip && !p.filtered && len(chunk) >= directMin && p.dst.vectored
+	if direct && p.h.Masked && !p.v.InText() {
+		// Nothing reads a binary payload on its way through: emitDirect
+		// turns the peer's mask into weir's in one pass.
+		return p.emitDirect(chunk, p.h.Fin && last, offset)
+	}
+	if p.h.Masked {
+		ws.Cipher(chunk, p.h.Mask, offset)
+	}
 	if err := p.v.CheckPayload(p.h, chunk); err != nil {
 		return err
 	}
@@ -297,6 +338,8 @@ func (p *pump) dataChunk(chunk []byte, last bool) error {
 	case p.skip:
 	case p.filtered:
 		p.msg = append(p.msg, chunk...)
+	case direct:
+		return p.emitDirect(chunk, p.h.Fin && last, -1)
 	default:
 		// Streaming: the bytes go out as they came, one frame per chunk. An
 		// intermediary may re-fragment (RFC 6455 §5.4) when no extension is
@@ -307,6 +350,52 @@ func (p *pump) dataChunk(chunk []byte, last bool) error {
 		}
 		p.emitted = true
 	}
+	return nil
+}
+
+// directMin is the smallest chunk written straight from the reader's buffer
+// (emitDirect) rather than copied into out. Below it, batching small frames
+// into one write is worth the copy.
+const directMin = 4 << 10
+
+// emitDirect writes one frame whose payload is chunk, which aliases the
+// reader's buffer and is masked there for dst when it must be: one writev
+// of what out holds, the header and the chunk, with no copy. Used for
+// large chunks to plain TCP destinations, where the copy into out measured
+// as most of the frame engine's user time at 64 KiB.
+//
+// srcOffset ≥ 0 means chunk is still masked with the frame's key from that
+// offset; the two masks are then applied in one pass.
+func (p *pump) emitDirect(chunk []byte, fin bool, srcOffset int) error {
+	op := ws.OpContinuation
+	if !p.outOpen {
+		op = p.msgOp
+	}
+	key := nextKey(p.masks)
+	hdr := wsproto.AppendHeader(p.whdr[:0], ws.Header{Fin: fin, OpCode: op, Masked: p.dst.mask, Mask: key, Length: int64(len(chunk))})
+	var k [4]byte // what chunk[i] is XORed with at i%4
+	if p.dst.mask {
+		k = key
+	}
+	if srcOffset >= 0 {
+		for j := range k {
+			k[j] ^= p.h.Mask[(srcOffset+j)%4]
+		}
+	}
+	if k != [4]byte{} {
+		ws.Cipher(chunk, k, 0)
+	}
+	p.iov = [3][]byte{p.out, hdr, chunk}
+	p.bufs = p.iov[:]
+	err := p.dst.writeFramesv(&p.bufs, !fin)
+	p.iov, p.bufs = [3][]byte{}, nil
+	p.out = p.out[:0]
+	p.outOpen = !fin
+	if err != nil {
+		return &writeError{err}
+	}
+	p.emitted = true
+	p.bytes.Add(int64(len(chunk)))
 	return nil
 }
 

@@ -502,10 +502,20 @@ func (p *pump) burst() error {
 		err = p.serve(true)
 		// Linger on Go's netpoller before parking on epoll: a session in a
 		// burst keeps its goroutine and buffers (see lingerTime).
-		if errors.Is(err, errIdle) {
-			if lerr := p.linger(); !errors.Is(lerr, os.ErrDeadlineExceeded) {
-				err = lerr // bytes (nil), or EOF or a failure for serve to see
-			}
+		if !errors.Is(err, errIdle) {
+			break
+		}
+		lerr := p.linger()
+		if !errors.Is(lerr, os.ErrDeadlineExceeded) {
+			err = lerr // bytes (nil), or EOF or a failure for serve to see
+			continue
+		}
+		if p.br.Buffered() > 0 {
+			// The start of a frame whose rest did not come: relay it as a
+			// fragment, so that the reader is empty when the pump parks.
+			p.partial = true
+			err = p.serve(true)
+			p.partial = false
 		}
 	}
 	return err
@@ -529,7 +539,8 @@ func (p *pump) acquire() {
 func (p *pump) linger() error {
 	c := p.src.conn
 	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
-	_, err := p.br.Peek(1)
+	// One read: the reader may hold the start of a frame (see waitWhole).
+	_, err := p.br.Peek(p.br.Buffered() + 1)
 	_ = c.SetReadDeadline(time.Time{})
 	return err
 }

@@ -80,8 +80,8 @@ func (s *Server) dialBackend(r *route, req *httphead.Request, up *wsproto.Upgrad
 		r.pool.Done(b, err)
 		return fail(&wsproto.HandshakeError{Status: 502, Reason: "backend closed the connection"})
 	}
-	br := s.getReader(conn)
-	resp, err := httphead.ReadResponse(br, httphead.Limits{MaxBytes: readerSize, MaxHeaders: 100})
+	br := s.getHead(conn)
+	resp, err := httphead.ReadResponse(br, httphead.Limits{MaxBytes: headSize, MaxHeaders: 100})
 	if err != nil {
 		s.putReader(br)
 		r.pool.Done(b, err)

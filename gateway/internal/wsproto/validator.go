@@ -111,6 +111,10 @@ func (v *Validator) CheckHeader(h ws.Header) error {
 	return ProtocolError{Code: ws.StatusProtocolError, Reason: "reserved opcode"}
 }
 
+// InText reports whether the current message is text, whose payload
+// CheckPayload must see unmasked.
+func (v *Validator) InText() bool { return v.msgOp == ws.OpText }
+
 // CheckPayload checks the next piece of a frame's unmasked payload: for a
 // text message, that it continues valid UTF-8, across pieces and fragments
 // (1007 at the first invalid byte). Control frame payloads are not checked
