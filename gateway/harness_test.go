@@ -46,6 +46,13 @@ type harness struct {
 // leaks, when the test ends.
 func startGateway(t *testing.T, yaml string, noPoll bool) *harness {
 	t.Helper()
+	return startGatewayWith(t, yaml, noPoll)
+}
+
+// startGatewayWith is startGateway with more native filters registered
+// beside the built-in ones.
+func startGatewayWith(t *testing.T, yaml string, noPoll bool, more ...filters.Info) *harness {
+	t.Helper()
 	base := leakBaseline()
 	if !strings.Contains(yaml, "listeners:") {
 		yaml = "listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" + yaml
@@ -54,7 +61,7 @@ func startGateway(t *testing.T, yaml string, noPoll bool) *harness {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	reg, err := filters.NewRegistry(native.All()...)
+	reg, err := filters.NewRegistry(append(native.All(), more...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

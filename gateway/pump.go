@@ -339,7 +339,7 @@ func (p *pump) dataChunk(chunk []byte, last bool) error {
 	case p.filtered:
 		p.msg = append(p.msg, chunk...)
 	case direct:
-		return p.emitDirect(chunk, p.h.Fin && last, -1)
+		return p.emitWhole(chunk, p.h.Fin && last)
 	default:
 		// Streaming: the bytes go out as they came, one frame per chunk. An
 		// intermediary may re-fragment (RFC 6455 §5.4) when no extension is
@@ -357,6 +357,9 @@ func (p *pump) dataChunk(chunk []byte, last bool) error {
 // (emitDirect) rather than copied into out. Below it, batching small frames
 // into one write is worth the copy.
 const directMin = 4 << 10
+
+// emitWhole is emitDirect for a payload that is not masked.
+func (p *pump) emitWhole(payload []byte, fin bool) error { return p.emitDirect(payload, fin, -1) }
 
 // emitDirect writes one frame whose payload is chunk, which aliases the
 // reader's buffer and is masked there for dst when it must be: one writev
@@ -475,7 +478,13 @@ func (p *pump) filterMessage() error {
 			return &filters.CloseError{Code: uint16(ws.StatusInternalServerError), Reason: "filter output is not UTF-8"}
 		}
 		p.msgOp = m.Op
-		if err := p.emit(m.Payload, true); err != nil {
+		// A large message goes out like a large streamed chunk (emitDirect),
+		// when that does not mean masking a buffer weir does not own.
+		emit := p.emit
+		if len(m.Payload) >= directMin && p.dst.vectored && (!p.dst.mask || len(p.msg) > 0 && &m.Payload[0] == &p.msg[0]) {
+			emit = p.emitWhole
+		}
+		if err := emit(m.Payload, true); err != nil {
 			return err
 		}
 	case filters.Drop:

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gobwas/ws"
 
+	"github.com/weirproxy/weir/filters"
 	"github.com/weirproxy/weir/gateway/internal/httphead"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
 )
@@ -1052,5 +1054,55 @@ func TestDemoPage(t *testing.T) {
 	body, _ := io.ReadAll(rc.br)
 	if !bytes.Contains(body, []byte("new WebSocket(")) {
 		t.Fatal("demo page does not open a WebSocket")
+	}
+}
+
+// fixedOutput is what the "fixed" test filter turns every message into: a
+// buffer weir does not own, large enough to be written with writev.
+var fixedOutput = bytes.Repeat([]byte("weir"), 2<<10)
+
+type fixedFilter struct{}
+
+func (fixedFilter) OnMessage(_ context.Context, _ *filters.Session, m *filters.Message) (filters.Verdict, error) {
+	m.Op, m.Payload = ws.OpBinary, fixedOutput
+	return filters.Continue, nil
+}
+
+func (fixedFilter) NewFilter(context.Context, *filters.Session) (filters.Filter, error) {
+	return fixedFilter{}, nil
+}
+
+// A large filter output that weir does not own is masked for the backend in
+// a copy, never in place; one it does own (the reassembled message) may be.
+// Both arrive intact, and the filter's buffer is unchanged.
+func TestFilterOutputNotMaskedInPlace(t *testing.T) {
+	want := bytes.Clone(fixedOutput)
+	fixed := filters.Info{Name: "fixed", New: func(json.RawMessage) (filters.Factory, error) { return fixedFilter{}, nil }}
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req)
+		for {
+			f, err := ws.ReadFrame(br)
+			if err != nil || f.Header.OpCode == ws.OpClose {
+				return
+			}
+			if !f.Header.Masked {
+				return // weir must mask toward the backend
+			}
+			f = ws.UnmaskFrameInPlace(f)
+			_ = writeServerFrame(c, f.Header.OpCode, f.Header.Fin, f.Payload)
+		}
+	})
+	h := startGatewayWith(t, routeTo(be.addr(), "    filters: [{native: fixed, directions: client_to_backend}]\n"), false, fixed)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	for _, in := range [][]byte{nil, []byte("small"), bytes.Repeat([]byte{7}, 20<<10)} {
+		rc.frame(ws.OpBinary, true, in)
+		op, got := rc.readMessage()
+		if op != ws.OpBinary || !bytes.Equal(got, want) {
+			t.Fatalf("input of %d bytes: got op %v, %d bytes, want the filter's %d", len(in), op, len(got), len(want))
+		}
+		if !bytes.Equal(fixedOutput, want) {
+			t.Fatal("weir changed the filter's output buffer")
+		}
 	}
 }
