@@ -182,9 +182,9 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 		s.reject(c, http503("draining"))
 		return
 	}
+	// From here the session owns the connection's place under
+	// max_connections: endSession gives it back.
 	handedOff = true
-	s.conns.Add(-1) // a session counts as a session, not a pending connection
-	s.metrics.ConnectionsActive.Add(-1)
 	resp := wsproto.AppendSwitching(nil, wsproto.ComputeAccept(up.Key), acc.Protocol, acc.Extensions, nil)
 	_, werr := c.Write(resp)
 	ss.client.wmu.Unlock()

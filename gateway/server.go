@@ -56,7 +56,7 @@ type Server struct {
 	sessMu   sync.Mutex
 	sessions map[uint64]*session
 	sessSeq  atomic.Uint64
-	conns    atomic.Int64
+	conns    atomic.Int64 // client connections, handshaking or in a session: max_connections
 
 	draining     atomic.Bool
 	closing      chan struct{}
@@ -277,6 +277,8 @@ func (s *Server) endSession(ss *session) {
 	delete(s.sessions, ss.id)
 	s.sessMu.Unlock()
 	s.metrics.SessionsActive.Add(-1)
+	s.conns.Add(-1)
+	s.metrics.ConnectionsActive.Add(-1)
 	ss.gen.drop(context.Background())
 }
 

@@ -13,6 +13,8 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1104,5 +1106,127 @@ func TestFilterOutputNotMaskedInPlace(t *testing.T) {
 		if !bytes.Equal(fixedOutput, want) {
 			t.Fatal("weir changed the filter's output buffer")
 		}
+	}
+}
+
+// L-03: clients that trickle their request head, a byte at a time, are cut
+// with 408 once the handshake timeout has passed, long before their head
+// could complete (the deadline covers the whole head, not each read); a
+// healthy client is served meanwhile.
+func TestSlowHeaders(t *testing.T) {
+	h := startGateway(t, "server: {handshake_timeout: 300ms}\n"+routeTo(startEcho(t), ""), false)
+	head := upgradeRequest("/ws")
+	const clients = 20
+	type result struct {
+		status int
+		sent   int
+		err    error
+	}
+	results := make(chan result, clients)
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", h.addr)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			var sent atomic.Int64
+			stop := make(chan struct{})
+			writerDone := make(chan struct{})
+			go func() { // the slow client: one byte every 25 ms, never the final CRLF
+				defer close(writerDone)
+				for j := 0; j < len(head)-2; j++ {
+					if _, err := c.Write([]byte{head[j]}); err != nil {
+						return
+					}
+					sent.Add(1)
+					select {
+					case <-stop:
+						return
+					case <-time.After(25 * time.Millisecond): // the attack's pace, not a wait for weir
+					}
+				}
+			}()
+			resp, err := httphead.ReadResponse(bufio.NewReader(c), httphead.Limits{MaxBytes: 64 << 10, MaxHeaders: 100})
+			n := int(sent.Load())
+			close(stop)
+			<-writerDone
+			if err != nil {
+				results <- result{err: err, sent: n}
+				return
+			}
+			results <- result{status: resp.Status, sent: n}
+		}()
+	}
+	// A well-behaved client is not held up by them.
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	rc.frame(ws.OpText, true, []byte("still here"))
+	if _, msg := rc.readMessage(); string(msg) != "still here" {
+		t.Fatalf("healthy client got %q", msg)
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("slow client: %v (after %d bytes)", r.err, r.sent)
+		}
+		if r.status != 408 {
+			t.Fatalf("slow client got %d, want 408", r.status)
+		}
+		if r.sent >= len(head)-2 {
+			t.Fatalf("slow client sent its whole head (%d bytes) before weir answered: the timeout does not cover the head", r.sent)
+		}
+	}
+	if n := h.srv.Metrics().HandshakeRejected.With("408").Load(); n != clients {
+		t.Fatalf("weir_handshakes_rejected_total{status=408} = %d, want %d", n, clients)
+	}
+}
+
+// L-07 (global cap): max_connections counts live sessions as well as
+// handshakes. Over it a client gets 503 with Retry-After; the sessions in
+// place are unaffected, and a place freed by a closed session is usable
+// again.
+func TestConnectionLimit(t *testing.T) {
+	h := startGateway(t, "server: {max_connections: 2}\n"+routeTo(startEcho(t), ""), false)
+	a, b := dialRaw(t, h.addr), dialRaw(t, h.addr)
+	a.upgrade("/ws")
+	b.upgrade("/ws")
+	over := dialRaw(t, h.addr)
+	over.send(upgradeRequest("/ws"))
+	resp := over.response()
+	if resp.Status != 503 || resp.Get("Retry-After") == "" || !httphead.HasToken(resp.Values("Connection"), "close") {
+		t.Fatalf("over the cap: %d %+v, want 503 with Retry-After and Connection: close", resp.Status, resp.Headers)
+	}
+	over.expectEOF()
+	for _, rc := range []*rawClient{a, b} {
+		rc.frame(ws.OpText, true, []byte("ok"))
+		if _, msg := rc.readMessage(); string(msg) != "ok" {
+			t.Fatalf("a session in place got %q", msg)
+		}
+	}
+	a.frame(ws.OpClose, true, closePayload(1000, ""))
+	a.expectClose()
+	a.expectEOF()
+	// The place comes back when the session has ended on weir's side too:
+	// retry until it has (bounded).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c := dialRaw(t, h.addr)
+		c.send(upgradeRequest("/ws"))
+		resp := c.response()
+		if resp.Status == 101 {
+			break
+		}
+		if resp.Status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after a session ended: %d, want 101", resp.Status)
+		}
+		c.c.Close()
+		time.Sleep(10 * time.Millisecond) // polling for the session's end, bounded by the deadline
 	}
 }
