@@ -134,7 +134,8 @@ func benchFramesWith(b *testing.B, op ws.OpCode, size int, filtered bool) {
 	p.frames = srv.metrics.FramesRelayed.With("c2b")
 	p.bytes = srv.metrics.BytesRelayed.With("c2b")
 	p.br = bufio.NewReaderSize(src, readerSize)
-	p.out = make([]byte, 0, outSize)
+	p.w = new(workBuf)
+	p.out = p.w.out[:0]
 	if filtered {
 		chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
 		in, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))

@@ -46,14 +46,8 @@ type pump struct {
 	v        wsproto.Validator
 	masks    *wsproto.MaskSource // keys for frames written to dst; nil unless dst.mask
 	br       *bufio.Reader       // nil while parked
-	out      []byte              // frames not yet written to dst; nil while parked
-	hdr      [wsproto.MaxHeaderSize]byte
-	ctl      [125]byte // control frame payload
-	// emitDirect's frame header and write vector, kept here so that a
-	// writev allocates nothing.
-	whdr [wsproto.MaxHeaderSize]byte
-	iov  [3][]byte
-	bufs net.Buffers
+	w        *workBuf            // nil while parked
+	out      []byte              // frames not yet written to dst: w.out, or grown past it
 
 	// The frame being read.
 	h         ws.Header
@@ -107,6 +101,18 @@ type injected struct {
 	payload []byte
 }
 
+// workBuf is what a frame pump needs only while it runs, taken from a pool
+// when it wakes and given back when it parks, so that an idle session does
+// not carry it.
+type workBuf struct {
+	out  [outSize]byte                       // frames batched for one write
+	hdr  [wsproto.MaxHeaderSize]byte         // ReadHeader's scratch
+	ctl  [ws.MaxControlFramePayloadSize]byte // a control frame's payload
+	whdr [wsproto.MaxHeaderSize]byte         // emitDirect's frame header
+	iov  [3][]byte                           // emitDirect's write vector: here,
+	bufs net.Buffers                         // so that a writev allocates nothing
+}
+
 // serve processes frames while bytes are available. In poll mode it returns
 // errIdle when the reader is empty (after flushing); otherwise it blocks for
 // more. Any other error ends this direction (see session.pumpDone).
@@ -132,7 +138,7 @@ func (p *pump) serve(poll bool) error {
 			p.stamp()
 		}
 		if !p.inFrame {
-			h, err := wsproto.ReadHeader(p.br, p.hdr[:])
+			h, err := wsproto.ReadHeader(p.br, p.w.hdr[:])
 			if err != nil {
 				return err
 			}
@@ -246,7 +252,7 @@ func (p *pump) control(h ws.Header) error {
 	if err != nil {
 		return err
 	}
-	payload := p.ctl[:n]
+	payload := p.w.ctl[:n]
 	copy(payload, b)
 	_, _ = p.br.Discard(n)
 	if h.Masked {
@@ -375,7 +381,7 @@ func (p *pump) emitDirect(chunk []byte, fin bool, srcOffset int) error {
 		op = p.msgOp
 	}
 	key := nextKey(p.masks)
-	hdr := wsproto.AppendHeader(p.whdr[:0], ws.Header{Fin: fin, OpCode: op, Masked: p.dst.mask, Mask: key, Length: int64(len(chunk))})
+	hdr := wsproto.AppendHeader(p.w.whdr[:0], ws.Header{Fin: fin, OpCode: op, Masked: p.dst.mask, Mask: key, Length: int64(len(chunk))})
 	var k [4]byte // what chunk[i] is XORed with at i%4
 	if p.dst.mask {
 		k = key
@@ -388,10 +394,11 @@ func (p *pump) emitDirect(chunk []byte, fin bool, srcOffset int) error {
 	if k != [4]byte{} {
 		ws.Cipher(chunk, k, 0)
 	}
-	p.iov = [3][]byte{p.out, hdr, chunk}
-	p.bufs = p.iov[:]
-	err := p.dst.writeFramesv(&p.bufs, !fin)
-	p.iov, p.bufs = [3][]byte{}, nil
+	w := p.w
+	w.iov = [3][]byte{p.out, hdr, chunk}
+	w.bufs = w.iov[:]
+	err := p.dst.writeFramesv(&w.bufs, !fin)
+	w.iov, w.bufs = [3][]byte{}, nil
 	p.out = p.out[:0]
 	p.outOpen = !fin
 	if err != nil {

@@ -50,7 +50,7 @@ type Server struct {
 
 	readers sync.Pool // *bufio.Reader, readerSize
 	heads   sync.Pool // *bufio.Reader, headSize
-	outs    sync.Pool // *[outSize]byte
+	works   sync.Pool // *workBuf
 	pipes   pipePool  // for spliced tunnels: only directions moving bytes hold one
 
 	sessMu   sync.Mutex
@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 	}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
 	s.heads.New = func() any { return bufio.NewReaderSize(nil, headSize) }
-	s.outs.New = func() any { return new([outSize]byte) }
+	s.works.New = func() any { return new(workBuf) }
 	if !deps.DisablePoller && cfg.Server.IdleSessions != "goroutines" {
 		if p, err := newPoller(); err == nil {
 			s.poller = p
@@ -399,15 +399,6 @@ func (s *Server) putReader(br *bufio.Reader) {
 	}
 }
 
-func (s *Server) getOut() []byte {
-	return s.outs.Get().(*[outSize]byte)[:0]
-}
+func (s *Server) getWork() *workBuf { return s.works.Get().(*workBuf) }
 
-// putOut returns an out buffer to the pool. The array pointer is recovered
-// from the slice, so parking a pump allocates nothing.
-func (s *Server) putOut(b []byte) {
-	if cap(b) != outSize { // grown by one large filtered message: let it go
-		return
-	}
-	s.outs.Put((*[outSize]byte)(b[:outSize]))
-}
+func (s *Server) putWork(w *workBuf) { s.works.Put(w) }

@@ -52,9 +52,13 @@ type session struct {
 	mu         sync.Mutex
 	closeCode  ws.StatusCode // first code seen or sent: the session's end code
 	closeTimer *time.Timer
-	keepalive  *time.Timer
-	finished   bool
-	done       chan struct{}
+	// lingerClient: weir failed the session because of what the client
+	// sent, which may still be arriving; its connection is closed after a
+	// drain (lingerSession) so that a reset does not destroy weir's Close.
+	lingerClient bool
+	keepalive    *time.Timer
+	finished     bool
+	done         chan struct{}
 }
 
 // logger returns the session's logger, which names the session, its route
@@ -188,6 +192,7 @@ func (s *session) finish() {
 		s.keepalive.Stop()
 	}
 	code := s.closeCode
+	linger := s.lingerClient
 	s.mu.Unlock()
 
 	for _, p := range []*pump{s.c2b, s.b2c} {
@@ -197,7 +202,16 @@ func (s *session) finish() {
 	}
 	s.client.dead.Store(true)
 	s.server.dead.Store(true)
-	_ = s.client.conn.Close()
+	if linger {
+		s.srv.wg.Add(1)
+		go func() {
+			defer s.srv.wg.Done()
+			lingerSession(s.client.conn)
+			_ = s.client.conn.Close()
+		}()
+	} else {
+		_ = s.client.conn.Close()
+	}
 	_ = s.server.conn.Close()
 	s.cancel()
 
@@ -263,6 +277,11 @@ func (s *session) tunnelDone(p *pump, err error) {
 // out (a peer that broke the protocol gets no second chance), and the close
 // timer bounds the rest.
 func (s *session) failFrom(p *pump, code ws.StatusCode, reason string) {
+	if p.src == s.client {
+		s.mu.Lock()
+		s.lingerClient = true
+		s.mu.Unlock()
+	}
 	s.fail(p.src, code, reason)
 	p.src.closeRecv.Store(true)
 	s.maybeFinish()
@@ -522,14 +541,15 @@ func (p *pump) burst() error {
 }
 
 // acquire takes the buffers the pump needs from the pools: a reader unless
-// it splices, an output buffer unless it is a tunnel (which writes from its
-// reader).
+// it splices, a work buffer (output batch and scratch) unless it is a
+// tunnel (which writes from its reader).
 func (p *pump) acquire() {
 	if p.br == nil && !p.splice {
 		p.br = p.s.srv.getReader(p.src.conn)
 	}
-	if p.out == nil && !p.raw {
-		p.out = p.s.srv.getOut()
+	if p.w == nil && !p.raw {
+		p.w = p.s.srv.getWork()
+		p.out = p.w.out[:0]
 	}
 }
 
@@ -572,11 +592,39 @@ func (p *pump) release() {
 	if p.br != nil && p.br.Buffered() == 0 {
 		p.s.srv.putReader(p.br)
 	}
-	if p.out != nil {
-		p.s.srv.putOut(p.out)
+	if p.w != nil {
+		p.s.srv.putWork(p.w)
 	}
 	if p.pipe != nil { // the direction ended: its pipe may hold bytes
 		p.pipe.close()
 	}
-	p.br, p.out, p.pipe = nil, nil, nil
+	p.br, p.w, p.out, p.pipe = nil, nil, nil, nil
 }
+
+// lingerSession half-closes a client connection weir gave up on and reads
+// and drops what the client still sends, for a bounded time and amount,
+// before the caller closes it: closing with unread bytes would send a
+// reset, which can destroy the Close frame weir sent before the client has
+// read it (the client would see 1006 instead of weir's code).
+func lingerSession(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tc.CloseWrite()
+	_ = tc.SetReadDeadline(time.Now().Add(lingerSessionTime))
+	var buf [16 << 10]byte
+	for n := 0; n < lingerSessionBytes; {
+		m, err := tc.Read(buf[:])
+		n += m
+		if err != nil {
+			return
+		}
+	}
+}
+
+// How long and how much lingerSession reads at most.
+const (
+	lingerSessionTime  = 500 * time.Millisecond
+	lingerSessionBytes = 4 << 20
+)
