@@ -94,6 +94,10 @@ type pump struct {
 	running atomic.Bool
 	frames  *atomic.Int64
 	bytes   *atomic.Int64
+	// Counts not yet added to frames and bytes: the frame engine publishes
+	// them once per write (publish), not per frame, which kept two atomic
+	// adds on shared counters off the per-frame path.
+	nFrames, nBytes int64
 }
 
 type injected struct {
@@ -405,7 +409,8 @@ func (p *pump) emitDirect(chunk []byte, fin bool, srcOffset int) error {
 		return &writeError{err}
 	}
 	p.emitted = true
-	p.bytes.Add(int64(len(chunk)))
+	p.nBytes += int64(len(chunk))
+	p.publish()
 	return nil
 }
 
@@ -429,7 +434,7 @@ func (p *pump) endFrame() error {
 		}
 	}
 	if p.h.Fin {
-		p.frames.Add(1)
+		p.nFrames++
 	}
 	return nil
 }
@@ -449,7 +454,7 @@ func (p *pump) emit(payload []byte, fin bool) error {
 	}
 	p.out = wsproto.AppendFrame(p.out, op, fin, payload, p.dst.mask, nextKey(p.masks))
 	p.outOpen = !fin
-	p.bytes.Add(int64(len(payload)))
+	p.nBytes += int64(len(payload))
 	return nil
 }
 
@@ -463,7 +468,21 @@ func (p *pump) flush() error {
 	if err != nil {
 		return &writeError{err}
 	}
+	p.publish()
 	return nil
+}
+
+// publish adds the frames and bytes relayed since the last call to the
+// metrics.
+func (p *pump) publish() {
+	if p.nFrames != 0 {
+		p.frames.Add(p.nFrames)
+		p.nFrames = 0
+	}
+	if p.nBytes != 0 {
+		p.bytes.Add(p.nBytes)
+		p.nBytes = 0
+	}
 }
 
 // filterMessage runs a whole message through the chain and emits what it
@@ -475,7 +494,7 @@ func (p *pump) filterMessage() error {
 	p.m = filters.Message{Dir: p.dir, Op: p.msgOp, Payload: p.msg, Fin: true}
 	m := &p.m
 	v, err := p.s.runChain(p, m)
-	p.frames.Add(1)
+	p.nFrames++
 	switch v {
 	case filters.Continue:
 		if int64(len(m.Payload)) > p.s.route.maxMessage {

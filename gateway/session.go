@@ -589,6 +589,7 @@ func (p *pump) park() error {
 // release returns the pump's buffers to the pools. A reader that still
 // holds bytes is dropped rather than pooled.
 func (p *pump) release() {
+	p.publish()
 	if p.br != nil && p.br.Buffered() == 0 {
 		p.s.srv.putReader(p.br)
 	}

@@ -1232,3 +1232,44 @@ func TestConnectionLimit(t *testing.T) {
 		time.Sleep(10 * time.Millisecond) // polling for the session's end, bounded by the deadline
 	}
 }
+
+// The relay counters: every data message and its payload bytes are counted
+// once per direction (the frame engine publishes them per write, not per
+// frame), in both idle modes.
+func TestRelayMetrics(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		const n, size = 50, 300
+		for i := 0; i < n; i++ {
+			rc.frame(ws.OpBinary, true, bytes.Repeat([]byte{byte(i)}, size))
+		}
+		for i := 0; i < n; i++ {
+			if _, msg := rc.readMessage(); len(msg) != size {
+				t.Fatalf("echo %d: %d bytes", i, len(msg))
+			}
+		}
+		rc.frame(ws.OpClose, true, closePayload(1000, ""))
+		rc.expectClose()
+		m := h.srv.Metrics()
+		want := map[string]int64{}
+		got := map[string]int64{}
+		// The last counts are published as the pumps wind down after the
+		// close: poll for them (bounded).
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			for _, dir := range []string{"client_to_backend", "backend_to_client"} {
+				want["frames "+dir], want["bytes "+dir] = n, n*size
+				got["frames "+dir] = m.FramesRelayed.With(dir).Load()
+				got["bytes "+dir] = m.BytesRelayed.With(dir).Load()
+			}
+			if fmt.Sprint(got) == fmt.Sprint(want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("relay counters %v, want %v", got, want)
+			}
+			time.Sleep(10 * time.Millisecond) // polling for a condition, bounded by the deadline
+		}
+	})
+}
