@@ -366,7 +366,7 @@ func TestReloadHundredTimesLeaksNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle()
-	goroutines := runtime.NumGoroutine()
+	goroutines := r.srv.busyGoroutines()
 	rss, haveRSS := residentBytes()
 
 	const reloads = 100
@@ -403,7 +403,7 @@ func TestReloadHundredTimesLeaksNothing(t *testing.T) {
 	})
 
 	waitFor(t, "goroutines back to the baseline", 10*time.Second, func() bool {
-		return runtime.NumGoroutine() <= goroutines
+		return r.srv.busyGoroutines() <= goroutines
 	})
 	if haveRSS {
 		settle()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,7 @@ type Server struct {
 
 	draining     atomic.Bool
 	closing      chan struct{}
+	workers      *workers // runs handshakes and pump bursts
 	shutdownOnce sync.Once
 	shutdownErr  error
 	wg           sync.WaitGroup // every goroutine the server started
@@ -114,6 +116,9 @@ func New(ctx context.Context, cfg *config.Gateway, deps Deps) (*Server, error) {
 		sessions:     make(map[uint64]*session),
 		closing:      make(chan struct{}),
 	}
+	// Idle workers kept: enough for the handshakes and bursts in flight at
+	// once; beyond it, a finished task's goroutine ends.
+	s.workers = newWorkers(max(64, 16*runtime.GOMAXPROCS(0)), &s.wg, s.closing)
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
 	s.heads.New = func() any { return bufio.NewReaderSize(nil, headSize) }
 	s.works.New = func() any { return new(workBuf) }
@@ -219,7 +224,7 @@ func (s *Server) acceptLoop(l *listener) {
 		backoff = 0
 		s.metrics.ConnectionsAccepted.Inc()
 		s.wg.Add(1)
-		go s.handleConn(l, c)
+		s.workers.Go(func() { s.handleConn(l, c) })
 	}
 }
 

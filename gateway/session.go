@@ -477,7 +477,7 @@ func (p *pump) wake() {
 	}
 	srv := p.s.srv
 	srv.wg.Add(1)
-	go func() {
+	srv.workers.Go(func() {
 		defer srv.wg.Done()
 		err := p.burst()
 		if !errors.Is(err, errIdle) {
@@ -500,7 +500,7 @@ func (p *pump) wake() {
 			p.s.pumpDone(p, p.serve(false))
 			p.release()
 		}
-	}()
+	})
 }
 
 // burst serves a woken pump until it has been quiet for lingerTime

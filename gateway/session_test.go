@@ -910,6 +910,12 @@ func TestTunnel(t *testing.T) {
 	}
 }
 
+// busyGoroutines counts the process's goroutines but the server's idle
+// workers, which belong to no session.
+func (s *Server) busyGoroutines() int {
+	return runtime.NumGoroutine() - int(s.workers.idle.Load())
+}
+
 func (s *Server) idlePipes() int {
 	s.pipes.mu.Lock()
 	defer s.pipes.mu.Unlock()
@@ -1003,7 +1009,7 @@ func TestTunnelIdleCost(t *testing.T) {
 	})
 	h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n"), false)
 	const n = 40
-	g0, f0 := runtime.NumGoroutine(), countFDs()
+	g0, f0 := h.srv.busyGoroutines(), countFDs()
 	for i := 0; i < n; i++ {
 		rc := dialRaw(t, h.addr)
 		rc.upgrade("/ws")
@@ -1016,7 +1022,7 @@ func TestTunnelIdleCost(t *testing.T) {
 	var g, f int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		// Pipes kept in the server's pool for reuse belong to no session.
-		g, f = runtime.NumGoroutine()-g0, countFDs()-f0-2*h.srv.idlePipes()
+		g, f = h.srv.busyGoroutines()-g0, countFDs()-f0-2*h.srv.idlePipes()
 		// One goroutine per session is the scripted backend's own.
 		if g <= n+5 && f <= 4*n+5 {
 			return
