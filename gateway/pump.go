@@ -48,6 +48,9 @@ type pump struct {
 	br       *bufio.Reader       // nil while parked
 	w        *workBuf            // nil while parked
 	out      []byte              // frames not yet written to dst: w.out, or grown past it
+	// span: whole frames not yet written to dst that lie in br's buffer,
+	// re-masked where needed (spanFrame); never pending with out.
+	span []byte
 
 	// The frame being read.
 	h         ws.Header
@@ -142,6 +145,20 @@ func (p *pump) serve(poll bool) error {
 			p.stamp()
 		}
 		if !p.inFrame {
+			// A header not all buffered yet takes a read, which moves the
+			// reader's bytes: the pending span goes out first, and the
+			// frame cannot join a span (its header will not be in place).
+			n, ok := wsproto.HeaderLen(p.br)
+			whole := ok && p.br.Buffered() >= n
+			if !whole && len(p.span) > 0 {
+				if err := p.flush(); err != nil {
+					return err
+				}
+			}
+			var buffered []byte // the frame and what follows it, for spanFrame
+			if whole && !p.filtered {
+				buffered, _ = p.br.Peek(p.br.Buffered())
+			}
 			h, err := wsproto.ReadHeader(p.br, p.w.hdr[:])
 			if err != nil {
 				return err
@@ -157,6 +174,13 @@ func (p *pump) serve(poll bool) error {
 			}
 			if err := p.beginData(h); err != nil {
 				return err
+			}
+			if hlen := len(buffered) - p.br.Buffered(); buffered != nil && p.remaining > 0 &&
+				int64(p.br.Buffered()) >= p.remaining && !p.skip && h.Masked == p.dst.mask {
+				if err := p.spanFrame(buffered[:hlen+int(p.remaining)], hlen); err != nil {
+					return err
+				}
+				continue
 			}
 			if p.remaining == 0 {
 				if err := p.endFrame(); err != nil {
@@ -200,6 +224,59 @@ func (p *pump) serve(poll bool) error {
 			}
 		}
 	}
+}
+
+// spanFrame relays a whole data frame that is in the reader's buffer
+// (frame, its header hlen bytes long) without copying it: the frame is
+// validated and, toward the backend, re-masked where it lies (weir's key
+// written over the client's), then added to the span of such frames that
+// flush writes straight from the reader. Nothing else changes in the
+// frame: weir declines extensions, so RSV bits are zero, and lengths are in
+// their shortest form, as AppendHeader would write them.
+func (p *pump) spanFrame(frame []byte, hlen int) error {
+	payload := frame[hlen:]
+	if p.h.Masked {
+		key := nextKey(p.masks)
+		if p.v.InText() {
+			ws.Cipher(payload, p.h.Mask, 0)
+			if err := p.v.CheckPayload(p.h, payload); err != nil {
+				return err
+			}
+			ws.Cipher(payload, key, 0)
+		} else { // nothing reads a binary payload: one pass
+			k := key
+			for j := range k {
+				k[j] ^= p.h.Mask[j]
+			}
+			ws.Cipher(payload, k, 0)
+		}
+		copy(frame[hlen-4:hlen], key[:])
+	} else if err := p.v.CheckPayload(p.h, payload); err != nil {
+		return err
+	}
+	// out and the span are never both pending: what is in out came first.
+	if len(p.out) > 0 {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	if n := len(p.span); n > 0 && &p.span[:n+1][n] != &frame[0] {
+		// Not right after the span (a control frame came between).
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	if len(p.span) == 0 {
+		p.span = frame
+	} else {
+		p.span = p.span[:len(p.span)+len(frame)]
+	}
+	_, _ = p.br.Discard(len(payload))
+	p.remaining = 0
+	p.emitted = true
+	p.outOpen = !p.h.Fin
+	p.nBytes += int64(len(payload))
+	return p.endFrame()
 }
 
 // waitWhole reports whether serve should wait for the rest of the current
@@ -251,6 +328,12 @@ func (p *pump) stamp() {
 // control handles a ping, pong or close frame (payload ≤ 125 bytes, checked
 // by the validator before any byte of it was read).
 func (p *pump) control(h ws.Header) error {
+	// The payload may need a read, which would move a pending span.
+	if len(p.span) > 0 {
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
 	n := int(h.Length)
 	b, err := p.br.Peek(n)
 	if err != nil {
@@ -399,11 +482,11 @@ func (p *pump) emitDirect(chunk []byte, fin bool, srcOffset int) error {
 		ws.Cipher(chunk, k, 0)
 	}
 	w := p.w
-	w.iov = [3][]byte{p.out, hdr, chunk}
+	w.iov = [3][]byte{p.pending(), hdr, chunk}
 	w.bufs = w.iov[:]
 	err := p.dst.writeFramesv(&w.bufs, !fin)
 	w.iov, w.bufs = [3][]byte{}, nil
-	p.out = p.out[:0]
+	p.out, p.span = p.out[:0], nil
 	p.outOpen = !fin
 	if err != nil {
 		return &writeError{err}
@@ -447,7 +530,7 @@ func (p *pump) emit(payload []byte, fin bool) error {
 		op = p.msgOp
 	}
 	need := wsproto.MaxHeaderSize + len(payload)
-	if len(p.out) > 0 && len(p.out)+need > cap(p.out) {
+	if len(p.span) > 0 || len(p.out) > 0 && len(p.out)+need > cap(p.out) {
 		if err := p.flush(); err != nil {
 			return err
 		}
@@ -458,13 +541,23 @@ func (p *pump) emit(payload []byte, fin bool) error {
 	return nil
 }
 
-// flush writes the frames in out to dst.
+// pending returns the frames waiting to be written: the span or out (only
+// one of them holds any).
+func (p *pump) pending() []byte {
+	if len(p.span) > 0 {
+		return p.span
+	}
+	return p.out
+}
+
+// flush writes the pending frames to dst.
 func (p *pump) flush() error {
-	if len(p.out) == 0 {
+	b := p.pending()
+	if len(b) == 0 {
 		return nil
 	}
-	err := p.dst.writeFrames(p.out, p.outOpen)
-	p.out = p.out[:0]
+	err := p.dst.writeFrames(b, p.outOpen)
+	p.out, p.span = p.out[:0], nil
 	if err != nil {
 		return &writeError{err}
 	}

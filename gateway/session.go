@@ -599,7 +599,7 @@ func (p *pump) release() {
 	if p.pipe != nil { // the direction ended: its pipe may hold bytes
 		p.pipe.close()
 	}
-	p.br, p.w, p.out, p.pipe = nil, nil, nil, nil
+	p.br, p.w, p.out, p.span, p.pipe = nil, nil, nil, nil, nil
 }
 
 // lingerSession half-closes a client connection weir gave up on and reads

@@ -688,8 +688,13 @@ func TestFrameCutByReads(t *testing.T) {
 					close(frames)
 					return
 				}
-				frames <- ws.UnmaskFrameInPlace(f)
-			}
+								f = ws.UnmaskFrameInPlace(f)
+				if f.Header.OpCode == ws.OpClose { // answer weir's Close at shutdown
+					_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
+					close(frames)
+					return
+				}
+				frames <- f}
 		})
 		h := startGateway(t, routeTo(b.addr(), ""), noPoll)
 		rc := dialRaw(t, h.addr)
@@ -1276,6 +1281,141 @@ func TestRelayMetrics(t *testing.T) {
 				t.Fatalf("relay counters %v, want %v", got, want)
 			}
 			time.Sleep(10 * time.Millisecond) // polling for a condition, bounded by the deadline
+		}
+	})
+}
+
+// Many frames in few reads: whole frames are relayed from the reader's
+// buffer (spans) between pings, fragments, cut headers and frames split
+// across reads. Every message comes back intact and in order, every ping
+// is answered, in both idle modes.
+func TestFrameBursts(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		rng := mrand.New(mrand.NewPCG(7, 8))
+		type message struct {
+			op      ws.OpCode
+			payload []byte
+		}
+		var stream bytes.Buffer
+		var msgs []message
+		pings := map[string]int{}
+		frame := func(op ws.OpCode, fin bool, p []byte) {
+			_ = ws.WriteFrame(&stream, ws.MaskFrameInPlace(ws.NewFrame(op, fin, append([]byte(nil), p...))))
+		}
+		for i := 0; i < 300; i++ {
+			m := message{op: ws.OpBinary, payload: make([]byte, rng.IntN(3000))}
+			if rng.IntN(2) == 0 {
+				m.op = ws.OpText
+				for j := range m.payload {
+					m.payload[j] = "ab€"[rng.IntN(3)]
+				}
+				m.payload = []byte(strings.ToValidUTF8(string(m.payload), "?"))
+			} else {
+				rand.Read(m.payload)
+			}
+			msgs = append(msgs, m)
+			rest, op := m.payload, m.op
+			for parts := 1 + rng.IntN(3); ; parts-- {
+				n := len(rest)
+				if parts > 1 && n > 0 {
+					n = rng.IntN(n)
+				}
+				frame(op, n == len(rest), rest[:n])
+				if n == len(rest) {
+					break
+				}
+				rest, op = rest[n:], ws.OpContinuation
+				if rng.IntN(3) == 0 {
+					p := fmt.Sprintf("ping %d/%d", i, parts)
+					pings[p]++
+					frame(ws.OpPing, true, []byte(p))
+				}
+			}
+		}
+		wire := stream.Bytes()
+		go func() { // in reads of random size, while the echoes come back
+			for len(wire) > 0 {
+				n := min(len(wire), 1+rng.IntN(8000))
+				if _, err := rc.c.Write(wire[:n]); err != nil {
+					return
+				}
+				wire = wire[n:]
+			}
+		}()
+		for i, want := range msgs {
+			var got []byte
+			var op ws.OpCode
+			for {
+				f := rc.readFrame()
+				if f.Header.OpCode == ws.OpPong {
+					if pings[string(f.Payload)] == 0 {
+						t.Fatalf("pong %q for no ping", f.Payload)
+					}
+					pings[string(f.Payload)]--
+					continue
+				}
+				if f.Header.OpCode != ws.OpContinuation {
+					op = f.Header.OpCode
+				}
+				got = append(got, f.Payload...)
+				if f.Header.Fin {
+					break
+				}
+			}
+			if op != want.op || !bytes.Equal(got, want.payload) {
+				t.Fatalf("message %d: op %v, %d bytes; want op %v, %d bytes", i, op, len(got), want.op, len(want.payload))
+			}
+		}
+		// Pongs for the last pings may trail the last echo.
+		rc.frame(ws.OpClose, true, closePayload(1000, ""))
+		for {
+			f := rc.readFrame()
+			if f.Header.OpCode == ws.OpPong {
+				pings[string(f.Payload)]--
+				continue
+			}
+			if f.Header.OpCode != ws.OpClose {
+				t.Fatalf("frame %v after the last echo", f.Header.OpCode)
+			}
+			break
+		}
+		for p, n := range pings {
+			if n != 0 {
+				t.Fatalf("ping %q: %d more sent than answered", p, n)
+			}
+		}
+	})
+}
+
+// A whole frame is relayed at once even when the same read brought the
+// start of the next frame's header, or of a control frame's payload: weir
+// never holds a frame back while it waits for the rest of the next one.
+func TestNoFrameWaitsForTheNext(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		wire := func(op ws.OpCode, p string) []byte {
+			var b bytes.Buffer
+			_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, true, []byte(p))))
+			return b.Bytes()
+		}
+		for _, cut := range []int{1, 3, 7} { // inside the next header, or in a ping's payload
+			a, b := wire(ws.OpText, "first"), wire(ws.OpBinary, "second")
+			if cut == 7 {
+				b = append(wire(ws.OpPing, "p"), b...)
+			}
+			rc.send(string(a) + string(b[:cut]))
+			if _, msg := rc.readMessage(); string(msg) != "first" {
+				t.Fatalf("cut %d: got %q before the rest was sent", cut, msg)
+			}
+			rc.send(string(b[cut:]))
+			if _, msg := rc.readMessage(); string(msg) != "second" {
+				t.Fatalf("cut %d: got %q", cut, msg)
+			}
 		}
 	})
 }
