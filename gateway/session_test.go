@@ -688,13 +688,14 @@ func TestFrameCutByReads(t *testing.T) {
 					close(frames)
 					return
 				}
-								f = ws.UnmaskFrameInPlace(f)
+				f = ws.UnmaskFrameInPlace(f)
 				if f.Header.OpCode == ws.OpClose { // answer weir's Close at shutdown
 					_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
 					close(frames)
 					return
 				}
-				frames <- f}
+				frames <- f
+			}
 		})
 		h := startGateway(t, routeTo(b.addr(), ""), noPoll)
 		rc := dialRaw(t, h.addr)

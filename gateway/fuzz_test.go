@@ -1,0 +1,215 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+
+	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/gateway/internal/wsproto"
+	"github.com/weirproxy/weir/gateway/telemetry"
+)
+
+// chunkConn serves in in reads of the given sizes (cycled) and records what
+// is written to it.
+type chunkConn struct {
+	in     []byte
+	sizes  []int
+	next   int
+	out    bytes.Buffer
+	closed bool
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.in) == 0 {
+		return 0, io.EOF
+	}
+	n := min(len(p), len(c.in), c.sizes[c.next%len(c.sizes)])
+	c.next++
+	copy(p, c.in[:n])
+	c.in = c.in[n:]
+	return n, nil
+}
+func (c *chunkConn) Write(p []byte) (int, error)        { return c.out.Write(p) }
+func (c *chunkConn) Close() error                       { c.closed = true; return nil }
+func (c *chunkConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
+func (c *chunkConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
+func (c *chunkConn) SetDeadline(t time.Time) error      { return nil }
+func (c *chunkConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *chunkConn) SetWriteDeadline(t time.Time) error { return nil }
+
+// fuzzSource turns fuzz bytes into choices.
+type fuzzSource struct{ b []byte }
+
+func (s *fuzzSource) byte() byte {
+	if len(s.b) == 0 {
+		return 0
+	}
+	v := s.b[0]
+	s.b = s.b[1:]
+	return v
+}
+
+func (s *fuzzSource) bytes(n int) []byte {
+	n = min(n, len(s.b))
+	v := s.b[:n]
+	s.b = s.b[n:]
+	return v
+}
+
+// FuzzPump drives the client→backend frame engine with frame sequences
+// built from the fuzz input (data and control frames, right and wrong
+// fragment order, text that may not be UTF-8, sizes around the read
+// buffer), delivered in reads of fuzzed sizes, in streaming or message
+// mode. Whatever happens, weir must not panic, every frame it writes to the
+// backend must be a valid masked frame, the data it relays must be a prefix
+// of the data it was sent, all of it when the input was valid to its end,
+// and every ping must get its pong.
+//
+//	go test -run='^$' -fuzz=FuzzPump ./gateway/
+func FuzzPump(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(bytes.Repeat([]byte{0x81, 0x10, 'a', 'b'}, 40))
+	f.Add(append([]byte{1, 0x02, 0x40, 0x02}, bytes.Repeat([]byte{0xff, 0x83, 0x7f, 0x01}, 200)...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		src := &fuzzSource{b: data}
+		filtered := src.byte()&1 == 1
+		sizes := []int{1 + int(src.byte())*int(src.byte()+1), 1 + int(src.byte()), 1 + int(src.byte())*64}
+
+		// Build the client's frames.
+		var wire bytes.Buffer
+		var sent []byte // data payloads, in order
+		pings := 0
+		open, valid := false, true
+		for i := 0; i < 64 && len(src.b) > 0; i++ {
+			c := src.byte()
+			op := []ws.OpCode{ws.OpText, ws.OpBinary, ws.OpContinuation, ws.OpPing, ws.OpPong}[int(c)%5]
+			fin := c&0x80 != 0
+			n := int(src.byte())
+			switch c >> 5 & 3 {
+			case 1:
+				n *= 16
+			case 2:
+				n = 32<<10 - 64 + n // around the read buffer's size
+			}
+			if op.IsControl() {
+				n, fin = min(n, 125), true
+			}
+			payload := make([]byte, n)
+			copy(payload, src.bytes(n))
+			key := [4]byte{src.byte(), src.byte(), 1, 2}
+			fr := ws.NewFrame(op, fin, append([]byte(nil), payload...))
+			fr.Header.Masked, fr.Header.Mask = true, key
+			ws.Cipher(fr.Payload, key, 0)
+			_ = ws.WriteFrame(&wire, fr)
+			switch {
+			case op == ws.OpPing:
+				pings++
+			case op.IsControl():
+			case (op == ws.OpContinuation) != open:
+				valid = false // out of order: weir stops here
+			default: // text validity is weir's to judge: only the bytes are compared
+				sent = append(sent, payload...)
+				open = !fin
+			}
+			if !valid {
+				break
+			}
+		}
+
+		// One pump, as in the benchmark, over in-memory connections.
+		in := &chunkConn{in: wire.Bytes(), sizes: sizes}
+		backend := &chunkConn{}
+		srv := &Server{metrics: telemetry.NewMetrics()}
+		ss := &session{srv: srv, route: &route{maxMessage: 1 << 20, maxFrame: 1 << 20}, ctx: context.Background()}
+		ss.client = newLeg("client", in, wsproto.ServerSide, false, time.Minute)
+		ss.server = newLeg("backend", backend, wsproto.ClientSide, true, time.Minute)
+		ss.server.vectored = true
+		p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
+		p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
+		p.masks = new(wsproto.MaskSource)
+		p.masks.Seed()
+		p.frames = srv.metrics.FramesRelayed.With("c2b")
+		p.bytes = srv.metrics.BytesRelayed.With("c2b")
+		p.br = bufio.NewReaderSize(in, readerSize)
+		p.w = new(workBuf)
+		p.out = p.w.out[:0]
+		if filtered {
+			chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
+			inst, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss.chain, p.filtered = inst, true
+		}
+		// A hang is a failure too (the engine must always make progress).
+		errc := make(chan error, 1)
+		go func() { errc <- p.serve(false) }()
+		var err error
+		select {
+		case err = <-errc:
+		case <-time.After(10 * time.Second):
+			buf := make([]byte, 64<<10)
+			t.Fatalf("serve did not return; filtered=%v sizes=%v\n%s", filtered, sizes, buf[:runtimeStack(buf)])
+		}
+		var pe wsproto.ProtocolError
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &pe) {
+			t.Fatalf("serve: %v", err)
+		}
+
+		// What reached the backend: valid masked data frames only.
+		var got []byte
+		br := bufio.NewReader(&backend.out)
+		for {
+			h, err := ws.ReadHeader(br)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("backend got a bad frame header: %v", err)
+			}
+			if !h.Masked || h.Rsv != 0 || h.OpCode.IsControl() {
+				t.Fatalf("backend got %+v", h)
+			}
+			b := make([]byte, h.Length)
+			if _, err := io.ReadFull(br, b); err != nil {
+				t.Fatalf("backend got a cut frame: %v", err)
+			}
+			ws.Cipher(b, h.Mask, 0)
+			got = append(got, b...)
+		}
+		if !bytes.HasPrefix(sent, got) {
+			t.Fatalf("relayed %d bytes that are not a prefix of the %d sent", len(got), len(sent))
+		}
+		if errors.Is(err, io.EOF) && valid && !open && !bytes.Equal(got, sent) {
+			t.Fatalf("valid input to its end: relayed %d bytes of %d", len(got), len(sent))
+		}
+		if errors.Is(err, io.EOF) && valid {
+			pongs := 0
+			cr := bufio.NewReader(&in.out)
+			for {
+				h, err := ws.ReadHeader(cr)
+				if err != nil {
+					break
+				}
+				if h.OpCode == ws.OpPong {
+					pongs++
+				}
+				_, _ = cr.Discard(int(h.Length))
+			}
+			if pongs != pings {
+				t.Fatalf("%d pings, %d pongs", pings, pongs)
+			}
+		}
+	})
+}
+
+func runtimeStack(buf []byte) int { return runtime.Stack(buf, true) }
