@@ -359,3 +359,17 @@ func routeTo(backend string, extra string) string {
     backends: {members: [{address: %q}]}
 %s`, backend, extra)
 }
+
+// onlySession returns the server's one live session.
+func (h *harness) onlySession(t *testing.T) *session {
+	t.Helper()
+	h.srv.sessMu.Lock()
+	defer h.srv.sessMu.Unlock()
+	if len(h.srv.sessions) != 1 {
+		t.Fatalf("%d live sessions, want 1", len(h.srv.sessions))
+	}
+	for _, ss := range h.srv.sessions {
+		return ss
+	}
+	return nil
+}

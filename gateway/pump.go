@@ -95,6 +95,7 @@ type pump struct {
 
 	tok     atomic.Uint64 // poller token, 0 when not registered
 	running atomic.Bool
+	parks   atomic.Uint32 // times the pump parked (tests order themselves by it)
 	frames  *atomic.Int64
 	bytes   *atomic.Int64
 	// Counts not yet added to frames and bytes: the frame engine publishes

@@ -490,6 +490,7 @@ func (p *pump) wake() {
 		// pump itself.
 		p.release()
 		p.running.Store(false)
+		p.parks.Add(1)
 		if err := p.park(); err != nil {
 			// The poller cannot take this descriptor: this direction keeps
 			// a goroutine of its own instead. Nothing else can wake it,
@@ -600,6 +601,12 @@ func (p *pump) release() {
 		p.pipe.close()
 	}
 	p.br, p.w, p.out, p.span, p.pipe = nil, nil, nil, nil, nil
+	// The reassembly buffer goes too, unless it holds the start of a
+	// message whose rest is still to come: an idle filtered session holds
+	// no message buffer (it kept up to 64 KiB per direction before).
+	if !p.v.InMessage() {
+		p.msg, p.inject = nil, nil
+	}
 }
 
 // lingerSession half-closes a client connection weir gave up on and reads

@@ -1420,3 +1420,43 @@ func TestNoFrameWaitsForTheNext(t *testing.T) {
 		}
 	})
 }
+
+// A filtered session that goes idle keeps no reassembly buffer, unless a
+// message is half-way through: then the start it holds is kept, and the
+// message completes intact after the pump parked.
+func TestFilteredIdleHoldsNoMessage(t *testing.T) {
+	pass := filters.Info{Name: "pass", New: func(json.RawMessage) (filters.Factory, error) { return passFactory{}, nil }}
+	h := startGatewayWith(t, routeTo(startEcho(t), "    filters: [{native: pass}]\n"), false, pass)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	big := bytes.Repeat([]byte("x"), 64<<10)
+	rc.frame(ws.OpBinary, true, big)
+	if _, msg := rc.readMessage(); !bytes.Equal(msg, big) {
+		t.Fatalf("echo of %d bytes", len(msg))
+	}
+	// The pump published its count after startFrames set the session's
+	// pumps: reading them after seeing the count is ordered.
+	waitFor(t, "the message to be counted", 5*time.Second, func() bool {
+		return h.srv.Metrics().FramesRelayed.With("client_to_backend").Load() >= 1
+	})
+	c2b := h.onlySession(t).c2b
+	if !c2b.filtered {
+		t.Fatal("the client's pump is not in message mode")
+	}
+	waitFor(t, "the client's pump to park", 5*time.Second, func() bool { return c2b.parks.Load() >= 1 })
+	if c2b.msg != nil {
+		t.Fatalf("an idle pump keeps a %d-byte reassembly buffer", cap(c2b.msg))
+	}
+
+	// Half a message, then silence: the pump parks holding the start.
+	parks := c2b.parks.Load()
+	rc.frame(ws.OpText, false, []byte("half "))
+	waitFor(t, "the pump to take the first half and park", 5*time.Second, func() bool { return c2b.parks.Load() > parks })
+	if !c2b.v.InMessage() || len(c2b.msg) == 0 {
+		t.Fatal("the pump parked without the start of the message")
+	}
+	rc.frame(ws.OpContinuation, true, []byte("and half"))
+	if _, msg := rc.readMessage(); string(msg) != "half and half" {
+		t.Fatalf("got %q", msg)
+	}
+}
