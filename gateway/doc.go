@@ -22,6 +22,13 @@
 //	  ─▶ close: codes relayed; backend loss → 1011 to the client; client
 //	     loss → 1001 to the backend; drain → 1001 to both.
 //
+// Costs per session: a pump that relays holds a 32 KiB reader and a work
+// buffer (output batch, scratch) from pools, and a goroutine from a pool of
+// reused workers (workers.go); after 2 ms without bytes it gives all of them
+// back and parks on the poller. Whole frames are written from the reader
+// where they were read (spans), large chunks of plain TCP legs with writev;
+// the output batch takes the rest (parts of cut frames, filter output).
+//
 // A generation is an immutable snapshot of everything built from one
 // configuration (routes, their balancers and filter chains). A session holds
 // the generation it started with until it ends; a reload builds the next one
