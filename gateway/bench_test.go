@@ -120,29 +120,9 @@ func benchFramesWith(b *testing.B, op ws.OpCode, size int, filtered bool) {
 		block = wsproto.AppendFrame(block, op, true, payload, true, key)
 	}
 	src := &replayConn{block: block, per: per}
-	dst := &replayConn{}
-	srv := &Server{metrics: telemetry.NewMetrics()}
-	srv.readers.New = func() any { return bufio.NewReaderSize(nil, readerSize) }
-	ss := &session{srv: srv, route: &route{maxMessage: 1 << 20, maxFrame: 1 << 20}, ctx: context.Background()}
-	ss.client = newLeg("client", src, wsproto.ServerSide, false, time.Minute)
-	ss.server = newLeg("backend", dst, wsproto.ClientSide, true, time.Minute)
-	ss.server.vectored = true // as a TCP socket: large frames go out from the reader
-	p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
-	p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
-	p.masks = new(wsproto.MaskSource)
-	p.masks.Seed()
-	p.frames = srv.metrics.FramesRelayed.With("c2b")
-	p.bytes = srv.metrics.BytesRelayed.With("c2b")
-	p.br = bufio.NewReaderSize(src, readerSize)
-	p.w = new(workBuf)
-	p.out = p.w.out[:0]
-	if filtered {
-		chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
-		in, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))
-		if err != nil {
-			b.Fatal(err)
-		}
-		ss.chain, p.filtered = in, true
+	p, err := newTestPump(src, &replayConn{}, filtered)
+	if err != nil {
+		b.Fatal(err)
 	}
 
 	// Warm up, then measure b.N frames.
@@ -158,4 +138,34 @@ func benchFramesWith(b *testing.B, op ws.OpCode, size int, filtered bool) {
 	if err := p.serve(false); !errors.Is(err, io.EOF) {
 		b.Fatal(err)
 	}
+}
+
+// newTestPump builds a client→backend pump over src and dst, outside any
+// server: the frame engine alone, with 1 MiB limits, and in message mode
+// with one pass-through filter when filtered. The backend leg counts as a
+// plain TCP socket, so large frames take the writev path.
+func newTestPump(src, dst net.Conn, filtered bool) (*pump, error) {
+	srv := &Server{metrics: telemetry.NewMetrics()}
+	ss := &session{srv: srv, route: &route{maxMessage: 1 << 20, maxFrame: 1 << 20}, ctx: context.Background()}
+	ss.client = newLeg("client", src, wsproto.ServerSide, false, time.Minute)
+	ss.server = newLeg("backend", dst, wsproto.ClientSide, true, time.Minute)
+	ss.server.vectored = true
+	p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
+	p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
+	p.masks = new(wsproto.MaskSource)
+	p.masks.Seed()
+	p.frames = srv.metrics.FramesRelayed.With("c2b")
+	p.bytes = srv.metrics.BytesRelayed.With("c2b")
+	p.br = bufio.NewReaderSize(src, readerSize)
+	p.w = new(workBuf)
+	p.out = p.w.out[:0]
+	if filtered {
+		chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
+		in, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))
+		if err != nil {
+			return nil, err
+		}
+		ss.chain, p.filtered = in, true
+	}
+	return p, nil
 }

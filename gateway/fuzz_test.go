@@ -3,7 +3,6 @@ package gateway
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/gobwas/ws"
 
-	"github.com/weirproxy/weir/filters"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
-	"github.com/weirproxy/weir/gateway/telemetry"
 )
 
 // chunkConn serves in in reads of the given sizes (cycled) and records what
@@ -128,32 +125,13 @@ func FuzzPump(f *testing.F) {
 		// One pump, as in the benchmark, over in-memory connections.
 		in := &chunkConn{in: wire.Bytes(), sizes: sizes}
 		backend := &chunkConn{}
-		srv := &Server{metrics: telemetry.NewMetrics()}
-		ss := &session{srv: srv, route: &route{maxMessage: 1 << 20, maxFrame: 1 << 20}, ctx: context.Background()}
-		ss.client = newLeg("client", in, wsproto.ServerSide, false, time.Minute)
-		ss.server = newLeg("backend", backend, wsproto.ClientSide, true, time.Minute)
-		ss.server.vectored = true
-		p := &pump{s: ss, src: ss.client, dst: ss.server, dir: filters.ClientToBackend}
-		p.v.Init(wsproto.ServerSide, 1<<20, 1<<20)
-		p.masks = new(wsproto.MaskSource)
-		p.masks.Seed()
-		p.frames = srv.metrics.FramesRelayed.With("c2b")
-		p.bytes = srv.metrics.BytesRelayed.With("c2b")
-		p.br = bufio.NewReaderSize(in, readerSize)
-		p.w = new(workBuf)
-		p.out = p.w.out[:0]
-		if filtered {
-			chain := filters.NewChain(filters.Entry{Name: "pass", Factory: passFactory{}, Dirs: filters.ClientToBackend})
-			inst, err := chain.New(context.Background(), filters.NewSession(filters.Session{ID: 1}, ss))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ss.chain, p.filtered = inst, true
+		p, err := newTestPump(in, backend, filtered)
+		if err != nil {
+			t.Fatal(err)
 		}
 		// A hang is a failure too (the engine must always make progress).
 		errc := make(chan error, 1)
 		go func() { errc <- p.serve(false) }()
-		var err error
 		select {
 		case err = <-errc:
 		case <-time.After(10 * time.Second):
