@@ -235,6 +235,14 @@ func (s *session) pumpDone(p *pump, err error) {
 	var pe *wsproto.ProtocolError
 	var ce *filters.CloseError
 	var we *writeError
+	if errors.As(err, &pe) || errors.As(err, &ce) {
+		// Frames read and validated before the fault, in the same batch,
+		// still go out ahead of the Close: the peer's mistake does not
+		// cost the messages it sent correctly.
+		if ferr := p.flush(); ferr != nil {
+			err = ferr
+		}
+	}
 	switch {
 	case errors.As(err, &we):
 		s.legLost(p.dst, we.err)

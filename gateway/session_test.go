@@ -1460,3 +1460,56 @@ func TestFilteredIdleHoldsNoMessage(t *testing.T) {
 		t.Fatalf("got %q", msg)
 	}
 }
+
+// Messages sent before a protocol violation, in the same read, still reach
+// the backend ahead of the Close: only what follows the fault is dropped.
+func TestMessagesBeforeAViolation(t *testing.T) {
+	pollModes(t, func(t *testing.T, noPoll bool) {
+		type event struct {
+			op   ws.OpCode
+			data string
+		}
+		events := make(chan event, 16)
+		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+			acceptUpgrade(c, req)
+			for {
+				f, err := ws.ReadFrame(br)
+				if err != nil {
+					close(events)
+					return
+				}
+				f = ws.UnmaskFrameInPlace(f)
+				events <- event{f.Header.OpCode, string(f.Payload)}
+				if f.Header.OpCode == ws.OpClose {
+					_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
+				}
+			}
+		})
+		h := startGateway(t, routeTo(be.addr(), ""), noPoll)
+		rc := dialRaw(t, h.addr)
+		rc.upgrade("/ws")
+		var wire bytes.Buffer
+		for _, m := range []string{"one", "two", "three"} {
+			_ = ws.WriteFrame(&wire, ws.MaskFrameInPlace(ws.NewFrame(ws.OpText, true, []byte(m))))
+		}
+		bad := ws.MaskFrameInPlace(ws.NewFrame(ws.OpText, true, []byte("bad")))
+		bad.Header.Rsv = 4 // RSV1 without an extension: 1002
+		_ = ws.WriteFrame(&wire, bad)
+		_ = ws.WriteFrame(&wire, ws.MaskFrameInPlace(ws.NewFrame(ws.OpText, true, []byte("after"))))
+		rc.send(wire.String())
+		if code, _ := rc.expectClose(); code != ws.StatusProtocolError {
+			t.Fatalf("client got close %d, want 1002", code)
+		}
+		var got []string
+		for e := range events {
+			if e.op == ws.OpClose {
+				got = append(got, "close")
+				break
+			}
+			got = append(got, e.data)
+		}
+		if strings.Join(got, ",") != "one,two,three,close" {
+			t.Fatalf("backend got %v, want the three messages, then the Close", got)
+		}
+	})
+}
