@@ -50,8 +50,8 @@ type Admin struct {
 
 // Server holds process-wide limits and timeouts.
 type Server struct {
-	// MaxConnections caps client connections across all listeners; a
-	// connection over the cap gets 503.
+	// MaxConnections caps client connections across all listeners, in a
+	// handshake or in a session; a connection over the cap gets 503.
 	MaxConnections int `koanf:"max_connections"`
 	// HandshakeTimeout bounds reading the client's request head.
 	HandshakeTimeout time.Duration `koanf:"handshake_timeout"`
