@@ -261,7 +261,7 @@ func (p *pump) spanFrame(frame []byte, hlen int) error {
 			return err
 		}
 	}
-	if n := len(p.span); n > 0 && &p.span[:n+1][n] != &frame[0] {
+	if n := len(p.span); n > 0 && (n == cap(p.span) || &p.span[:n+1][n] != &frame[0]) {
 		// Not right after the span (a control frame came between).
 		if err := p.flush(); err != nil {
 			return err
@@ -452,7 +452,7 @@ func (p *pump) dataChunk(chunk []byte, last bool) error {
 // into one write is worth the copy.
 const directMin = 4 << 10
 
-// emitWhole is emitDirect for a payload that is not masked.
+// emitWhole is emitDirect for a plain payload (not under the peer's mask).
 func (p *pump) emitWhole(payload []byte, fin bool) error { return p.emitDirect(payload, fin, -1) }
 
 // emitDirect writes one frame whose payload is chunk, which aliases the
