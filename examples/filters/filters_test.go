@@ -11,6 +11,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/filters/filterstest"
 )
 
 // ---- pii-redact-c ---------------------------------------------------------
@@ -293,7 +294,7 @@ func TestExampleTagConfig(t *testing.T) {
 	p := load(t, h, wasm, `{"user_from":"meta.sub","user_field":"from","seq_field":"n","require_user":true,"on_invalid":"close"}`)
 	// The user comes from policy metadata here; without it the handshake
 	// is refused.
-	s := filters.NewSession(filters.Session{ID: 1, Meta: map[string]string{"sub": "carol"}}, &recorder{})
+	s := filters.NewSession(filters.Session{ID: 1, Meta: map[string]string{"sub": "carol"}}, &filterstest.Recorder{})
 	f, err := p.NewFilter(t.Context(), s)
 	if err != nil {
 		t.Fatal(err)

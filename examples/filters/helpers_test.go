@@ -16,6 +16,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/filters/filterstest"
 	"github.com/weirproxy/weir/plugins"
 	"github.com/weirproxy/weir/plugins/pluginstest"
 )
@@ -41,17 +42,7 @@ func tag(tb testing.TB) []byte {
 // once instead of at every load, which under -race saves seconds a load.
 var cacheDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "weir-examples-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cacheDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pluginstest.MainWithCache(m, &cacheDir)) }
 
 // logBuffer collects the host's and the guests' logs, so a test can check
 // that a rejected config says what is wrong.
@@ -124,20 +115,6 @@ func badConfigs(t *testing.T, wasm []byte, cases map[string]string) {
 	}
 }
 
-// recorder is the session's Sender: it records what the filter asks for.
-type recorder struct {
-	mu     sync.Mutex
-	closes []filters.CloseError
-}
-
-func (r *recorder) Send(filters.Direction, ws.OpCode, []byte) error { return nil }
-
-func (r *recorder) CloseSession(code uint16, reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closes = append(r.closes, filters.CloseError{Code: code, Reason: reason})
-}
-
 // session is one session through one filter, driven hook by hook as the
 // gateway would.
 type session struct {
@@ -158,7 +135,7 @@ func open(tb testing.TB, p *plugins.Plugin, headers map[string][]string) (*sessi
 		Host:    "chat.example.com",
 		Path:    "/ws",
 		Headers: headers,
-	}, &recorder{})
+	}, &filterstest.Recorder{})
 	f, err := p.NewFilter(context.Background(), s)
 	if err != nil {
 		tb.Fatalf("NewFilter: %v", err)

@@ -83,14 +83,12 @@ func (d *decoder) value(path string, raw any, v reflect.Value) {
 	case reflect.Interface:
 		v.Set(reflect.ValueOf(plain(raw)))
 	case reflect.String:
-		switch s := raw.(type) {
-		case string:
-			v.SetString(s)
-		case overrideText:
-			v.SetString(string(s))
-		default:
+		s, ok := textOf(raw)
+		if !ok {
 			d.add(path, "expected a string, got "+describe(raw))
+			return
 		}
+		v.SetString(s)
 	case reflect.Bool:
 		switch {
 		case isText:
@@ -202,13 +200,7 @@ func (d *decoder) mapping(path string, raw any, v reflect.Value) {
 }
 
 func (d *decoder) duration(path string, raw any, v reflect.Value) {
-	var s string
-	switch r := raw.(type) {
-	case string:
-		s = r
-	case overrideText:
-		s = string(r)
-	}
+	s, _ := textOf(raw)
 	dur, err := time.ParseDuration(strings.TrimSpace(s))
 	if s == "" || err != nil {
 		// A bare number is refused on purpose: 20 could mean seconds or
@@ -221,13 +213,8 @@ func (d *decoder) duration(path string, raw any, v reflect.Value) {
 
 func (d *decoder) size(path string, raw any, v reflect.Value) {
 	const want = "expected a size like 512, 64KiB or 1MiB"
-	var s string
-	switch r := raw.(type) {
-	case string:
-		s = r
-	case overrideText:
-		s = string(r)
-	default:
+	s, isText := textOf(raw)
+	if !isText {
 		n, ok := intOf(raw)
 		if !ok {
 			d.add(path, want+", got "+describe(raw))
@@ -246,6 +233,17 @@ func (d *decoder) size(path string, raw any, v reflect.Value) {
 		return
 	}
 	v.SetInt(int64(sz))
+}
+
+// textOf returns raw as text when it is a YAML string or override text.
+func textOf(raw any) (string, bool) {
+	switch r := raw.(type) {
+	case string:
+		return r, true
+	case overrideText:
+		return string(r), true
+	}
+	return "", false
 }
 
 // intOf accepts YAML integers and integer text from an override.

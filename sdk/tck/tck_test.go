@@ -1,7 +1,6 @@
 package tck
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,17 +12,7 @@ import (
 // it before any test runs and removes it after; nothing writes it after.
 var cacheDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "weir-tck-cache-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	cacheDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pluginstest.MainWithCache(m, &cacheDir)) }
 
 // guest is one language's TCK guest, how to build it, and the cases it is
 // known to fail.
