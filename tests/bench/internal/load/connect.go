@@ -75,12 +75,7 @@ func Connect(ctx context.Context, cfg ConnectConfig) (ConnectResult, error) {
 			}
 		})
 	}
-	timer := time.NewTimer(cfg.Duration)
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		timer.Stop()
-	}
+	waitFor(ctx, cfg.Duration)
 	elapsed := time.Since(start)
 	res.Handshakes = done.Load()
 	close(stop)

@@ -71,10 +71,7 @@ func Latency(ctx context.Context, cfg LatencyConfig) (LatencyResult, error) {
 	if err := cfg.check(); err != nil {
 		return res, err
 	}
-	drainTimeout := cfg.DrainTimeout
-	if drainTimeout <= 0 {
-		drainTimeout = DefaultDrainTimeout
-	}
+	drainTimeout := drainOr(cfg.DrainTimeout)
 	conns, err := dialAll(ctx, cfg.Dialer, cfg.Conns)
 	if err != nil {
 		return res, fmt.Errorf("load: latency: %w", err)

@@ -73,3 +73,21 @@ func closeOnDone(ctx context.Context, conns []*Conn) func() bool {
 		}
 	})
 }
+
+// drainOr returns d, or DefaultDrainTimeout when d is not set.
+func drainOr(d time.Duration) time.Duration {
+	if d <= 0 {
+		return DefaultDrainTimeout
+	}
+	return d
+}
+
+// waitFor returns after d, or sooner when ctx ends.
+func waitFor(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}

@@ -69,10 +69,7 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 	if err := cfg.check(); err != nil {
 		return res, err
 	}
-	drainTimeout := cfg.DrainTimeout
-	if drainTimeout <= 0 {
-		drainTimeout = DefaultDrainTimeout
-	}
+	drainTimeout := drainOr(cfg.DrainTimeout)
 	conns, err := dialAll(ctx, cfg.Dialer, cfg.Conns)
 	if err != nil {
 		return res, fmt.Errorf("load: throughput: %w", err)
@@ -93,12 +90,7 @@ func Throughput(ctx context.Context, cfg ThroughputConfig) (ThroughputResult, er
 		}
 		wg.Go(func() { s.run(stop) })
 	}
-	timer := time.NewTimer(cfg.Duration)
-	select {
-	case <-timer.C:
-	case <-ctx.Done():
-		timer.Stop()
-	}
+	waitFor(ctx, cfg.Duration)
 	elapsed := time.Since(start)
 	for i := range counters {
 		res.Messages += counters[i].n.Load()
