@@ -373,3 +373,29 @@ func (h *harness) onlySession(t *testing.T) *session {
 	}
 	return nil
 }
+
+// startRecorder runs a backend for one connection: it accepts the upgrade
+// and passes every frame it receives, unmasked and Close included, to the
+// channel, which closes when the connection ends. It answers a Close with
+// the same Close.
+func startRecorder(t *testing.T) (*scriptedBackend, <-chan ws.Frame) {
+	t.Helper()
+	frames := make(chan ws.Frame, 64)
+	b := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		defer close(frames)
+		acceptUpgrade(c, req)
+		for {
+			f, err := ws.ReadFrame(br)
+			if err != nil {
+				return
+			}
+			f = ws.UnmaskFrameInPlace(f)
+			frames <- f
+			if f.Header.OpCode == ws.OpClose {
+				_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
+				return
+			}
+		}
+	})
+	return b, frames
+}

@@ -594,8 +594,16 @@ func checkIntegrity(t *testing.T, rc *rawClient) {
 }
 
 func sendFragmented(rc *rawClient, rng *mrand.Rand, op ws.OpCode, msg []byte) {
-	first := true
-	for {
+	_ = cutRandomly(rng, op, msg, func(o ws.OpCode, fin bool, part []byte) error {
+		return ws.WriteFrame(rc.c, ws.MaskFrameInPlace(ws.NewFrame(o, fin, append([]byte(nil), part...))))
+	})
+}
+
+// cutRandomly hands msg to frame as a message of random fragments: the
+// first carries op, the rest are continuations, the last has Fin. It stops
+// at the first error.
+func cutRandomly(rng *mrand.Rand, op ws.OpCode, msg []byte, frame func(op ws.OpCode, fin bool, part []byte) error) error {
+	for first := true; ; first = false {
 		n := len(msg)
 		if n > 1 && rng.IntN(3) > 0 {
 			n = 1 + rng.IntN(n)
@@ -605,15 +613,10 @@ func sendFragmented(rc *rawClient, rng *mrand.Rand, op ws.OpCode, msg []byte) {
 			o = op
 		}
 		last := n == len(msg)
-		f := ws.MaskFrameInPlace(ws.NewFrame(o, last, append([]byte(nil), msg[:n]...)))
-		if err := ws.WriteFrame(rc.c, f); err != nil {
-			return
+		if err := frame(o, last, msg[:n]); err != nil || last {
+			return err
 		}
-		first = false
 		msg = msg[n:]
-		if last {
-			return
-		}
 	}
 }
 
@@ -650,23 +653,9 @@ func fragmentingEcho(c net.Conn, br *bufio.Reader, req *httphead.Request) {
 		if !f.Header.Fin {
 			continue
 		}
-		rest, first := msg, true
-		for {
-			n := len(rest)
-			if n > 1 && rng.IntN(3) > 0 {
-				n = 1 + rng.IntN(n)
-			}
-			o := ws.OpContinuation
-			if first {
-				o = op
-			}
-			last := n == len(rest)
-			ws.WriteFrame(bw, ws.NewFrame(o, last, rest[:n]))
-			first, rest = false, rest[n:]
-			if last {
-				break
-			}
-		}
+		_ = cutRandomly(rng, op, msg, func(o ws.OpCode, fin bool, part []byte) error {
+			return ws.WriteFrame(bw, ws.NewFrame(o, fin, part))
+		})
 		if bw.Flush() != nil {
 			return
 		}
@@ -679,24 +668,7 @@ func fragmentingEcho(c net.Conn, br *bufio.Reader, req *httphead.Request) {
 // in a parked pump), and the message stays intact.
 func TestFrameCutByReads(t *testing.T) {
 	pollModes(t, func(t *testing.T, noPoll bool) {
-		frames := make(chan ws.Frame, 8)
-		b := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-			acceptUpgrade(c, req)
-			for {
-				f, err := ws.ReadFrame(br)
-				if err != nil {
-					close(frames)
-					return
-				}
-				f = ws.UnmaskFrameInPlace(f)
-				if f.Header.OpCode == ws.OpClose { // answer weir's Close at shutdown
-					_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
-					close(frames)
-					return
-				}
-				frames <- f
-			}
-		})
+		b, frames := startRecorder(t)
 		h := startGateway(t, routeTo(b.addr(), ""), noPoll)
 		rc := dialRaw(t, h.addr)
 		rc.upgrade("/ws")
@@ -1465,26 +1437,7 @@ func TestFilteredIdleHoldsNoMessage(t *testing.T) {
 // the backend ahead of the Close: only what follows the fault is dropped.
 func TestMessagesBeforeAViolation(t *testing.T) {
 	pollModes(t, func(t *testing.T, noPoll bool) {
-		type event struct {
-			op   ws.OpCode
-			data string
-		}
-		events := make(chan event, 16)
-		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-			acceptUpgrade(c, req)
-			for {
-				f, err := ws.ReadFrame(br)
-				if err != nil {
-					close(events)
-					return
-				}
-				f = ws.UnmaskFrameInPlace(f)
-				events <- event{f.Header.OpCode, string(f.Payload)}
-				if f.Header.OpCode == ws.OpClose {
-					_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
-				}
-			}
-		})
+		be, frames := startRecorder(t)
 		h := startGateway(t, routeTo(be.addr(), ""), noPoll)
 		rc := dialRaw(t, h.addr)
 		rc.upgrade("/ws")
@@ -1501,12 +1454,12 @@ func TestMessagesBeforeAViolation(t *testing.T) {
 			t.Fatalf("client got close %d, want 1002", code)
 		}
 		var got []string
-		for e := range events {
-			if e.op == ws.OpClose {
+		for f := range frames {
+			if f.Header.OpCode == ws.OpClose {
 				got = append(got, "close")
 				break
 			}
-			got = append(got, e.data)
+			got = append(got, string(f.Payload))
 		}
 		if strings.Join(got, ",") != "one,two,three,close" {
 			t.Fatalf("backend got %v, want the three messages, then the Close", got)
