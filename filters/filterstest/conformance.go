@@ -442,3 +442,26 @@ func defaultCorpus() []filters.Message {
 		Text(c2b, `{"user":"bob","ssn":"987-65-4321","n":-1.5e3}`),
 	}
 }
+
+// CheckNew calls info.New with raw, as configuration would, and fails t
+// unless it returns either a factory or a *filters.ConfigError: a config
+// block, whatever its bytes, never panics and never yields both or
+// neither. It is the body of a native filter's config fuzz target.
+func CheckNew(t testing.TB, info filters.Info, raw []byte) {
+	t.Helper()
+	if err := checkNew(info, raw); err != nil {
+		t.Fatalf("%s: %v", info.Name, err)
+	}
+}
+
+func checkNew(info filters.Info, raw []byte) error {
+	fac, err := info.New(raw)
+	var ce *filters.ConfigError
+	if err != nil && !errors.As(err, &ce) {
+		return fmt.Errorf("error %v is not a *filters.ConfigError", err)
+	}
+	if (err == nil) == (fac == nil) {
+		return fmt.Errorf("factory %v with error %v", fac, err)
+	}
+	return nil
+}

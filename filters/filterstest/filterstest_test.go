@@ -3,6 +3,7 @@ package filterstest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync/atomic"
@@ -229,5 +230,24 @@ func TestNonDeterministic(t *testing.T) {
 	}
 	if err := c.doesNotKeepPayload(t.Context()); !errors.Is(err, errNotApplicable) {
 		t.Fatalf("does_not_keep_payload on a non-deterministic filter: %v", err)
+	}
+}
+
+// CheckNew accepts a factory or a *filters.ConfigError, and nothing else.
+func TestCheckNew(t *testing.T) {
+	info := func(fac filters.Factory, err error) filters.Info {
+		return filters.Info{Name: "x", New: func(json.RawMessage) (filters.Factory, error) { return fac, err }}
+	}
+	ok := []filters.Info{info(failing{}, nil), info(nil, &filters.ConfigError{Filter: "x", Err: errors.New("bad")})}
+	bad := []filters.Info{info(nil, errors.New("plain")), info(nil, nil), info(failing{}, &filters.ConfigError{Filter: "x"})}
+	for i, in := range ok {
+		if err := checkNew(in, nil); err != nil {
+			t.Errorf("ok %d: %v", i, err)
+		}
+	}
+	for i, in := range bad {
+		if err := checkNew(in, nil); err == nil {
+			t.Errorf("bad %d: accepted", i)
+		}
 	}
 }

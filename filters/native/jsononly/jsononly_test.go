@@ -189,16 +189,7 @@ func FuzzConfig(f *testing.F) {
 	for _, s := range []string{``, `{}`, `{"require_object": true, "action": "drop", "binary": "close"}`, `{"binary": 1}`, `[]`, `{"action": "x"}`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		fac, err := jsononly.Info().New(raw)
-		var ce *filters.ConfigError
-		if err != nil && !errors.As(err, &ce) {
-			t.Fatalf("error %v is not a *filters.ConfigError", err)
-		}
-		if (err == nil) == (fac == nil) {
-			t.Fatalf("factory %v with error %v", fac, err)
-		}
-	})
+	f.Fuzz(func(t *testing.T, raw []byte) { filterstest.CheckNew(t, jsononly.Info(), raw) })
 }
 
 // BenchmarkOnMessage validates JSON text messages of about each size.

@@ -185,16 +185,7 @@ func FuzzConfig(f *testing.F) {
 		`{"max_bytes": -1}`, `{"action": 1}`, `[]`, `{"max_bytes": 1} {}`, `{"max_bytes": 1e400}`} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		fac, err := sizelimit.Info().New(raw)
-		var ce *filters.ConfigError
-		if err != nil && !errors.As(err, &ce) {
-			t.Fatalf("error %v is not a *filters.ConfigError", err)
-		}
-		if (err == nil) == (fac == nil) {
-			t.Fatalf("factory %v with error %v", fac, err)
-		}
-	})
+	f.Fuzz(func(t *testing.T, raw []byte) { filterstest.CheckNew(t, sizelimit.Info(), raw) })
 }
 
 // FuzzFrames checks the running count against a plain sum: frames of sizes
