@@ -267,7 +267,7 @@ func (s *Server) reject(c net.Conn, err error) {
 		s.metrics.HandshakeRejected.With(strconv.Itoa(rr.resp.Status)).Add(1)
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.Write(wsproto.AppendResponse(nil, rr.resp, rr.body))
-		lingerClose(c)
+		lingerClose(c, answerLinger, answerLingerBytes)
 		return
 	}
 	var he *wsproto.HandshakeError
@@ -278,24 +278,37 @@ func (s *Server) reject(c net.Conn, err error) {
 	s.log.Debug("handshake rejected", "remote", c.RemoteAddr().String(), "status", he.Status, "reason", he.Reason)
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = c.Write(wsproto.AppendError(nil, he.Status, he.Reason, he.Header))
-	lingerClose(c)
+	lingerClose(c, answerLinger, answerLingerBytes)
 }
 
-// lingerClose half-closes c and reads what the peer still sends for a
-// moment, so that the answer is not destroyed by a reset when unread request
-// bytes remain.
-func lingerClose(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.CloseWrite()
-		_ = tc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		var buf [512]byte
-		for i := 0; i < 64; i++ {
-			if _, err := tc.Read(buf[:]); err != nil {
-				break
-			}
+// lingerClose half-closes c and reads and drops what the peer still sends,
+// for at most d and max bytes, before the caller closes it: closing with
+// unread bytes sends a reset, which can destroy the answer weir wrote (an
+// HTTP error, a Close frame) before the peer has read it.
+func lingerClose(c net.Conn, d time.Duration, max int) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	_ = tc.CloseWrite()
+	_ = tc.SetReadDeadline(time.Now().Add(d))
+	var buf [4 << 10]byte
+	for n := 0; n < max; {
+		m, err := tc.Read(buf[:])
+		n += m
+		if err != nil {
+			return
 		}
 	}
 }
+
+// How long and how much lingerClose reads: after an HTTP answer (the rest
+// of a request), and after weir closed a session because of what the
+// client sent (the rest of a message in flight).
+const (
+	answerLinger, answerLingerBytes = 200 * time.Millisecond, 32 << 10
+	faultLinger, faultLingerBytes   = 500 * time.Millisecond, 4 << 20
+)
 
 func http503(reason string) *wsproto.HandshakeError {
 	return &wsproto.HandshakeError{Status: 503, Reason: reason, Header: []httphead.Header{{Name: "Retry-After", Value: "1"}}}
@@ -319,7 +332,7 @@ func (s *Server) servePlain(c net.Conn, r *route, req *httphead.Request) {
 	if req.Method == "GET" {
 		_, _ = c.Write(body)
 	}
-	lingerClose(c)
+	lingerClose(c, answerLinger, answerLingerBytes)
 }
 
 // handshakeReader returns a reader that holds a whole request head of

@@ -54,7 +54,7 @@ type session struct {
 	closeTimer *time.Timer
 	// lingerClient: weir failed the session because of what the client
 	// sent, which may still be arriving; its connection is closed after a
-	// drain (lingerSession) so that a reset does not destroy weir's Close.
+	// drain (lingerClose) so that a reset does not destroy weir's Close.
 	lingerClient bool
 	keepalive    *time.Timer
 	finished     bool
@@ -206,7 +206,7 @@ func (s *session) finish() {
 		s.srv.wg.Add(1)
 		go func() {
 			defer s.srv.wg.Done()
-			lingerSession(s.client.conn)
+			lingerClose(s.client.conn, faultLinger, faultLingerBytes)
 			_ = s.client.conn.Close()
 		}()
 	} else {
@@ -616,31 +616,3 @@ func (p *pump) release() {
 		p.msg, p.inject = nil, nil
 	}
 }
-
-// lingerSession half-closes a client connection weir gave up on and reads
-// and drops what the client still sends, for a bounded time and amount,
-// before the caller closes it: closing with unread bytes would send a
-// reset, which can destroy the Close frame weir sent before the client has
-// read it (the client would see 1006 instead of weir's code).
-func lingerSession(c net.Conn) {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	_ = tc.CloseWrite()
-	_ = tc.SetReadDeadline(time.Now().Add(lingerSessionTime))
-	var buf [16 << 10]byte
-	for n := 0; n < lingerSessionBytes; {
-		m, err := tc.Read(buf[:])
-		n += m
-		if err != nil {
-			return
-		}
-	}
-}
-
-// How long and how much lingerSession reads at most.
-const (
-	lingerSessionTime  = 500 * time.Millisecond
-	lingerSessionBytes = 4 << 20
-)

@@ -382,7 +382,7 @@ func (s *Server) handshakeTLS(tc *tls.Conn, deadline time.Time) bool {
 		// request bytes the TLS record reader left unread.
 		s.metrics.HandshakeRejected.With("400").Add(1)
 		_, _ = rh.Conn.Write(wsproto.AppendError(nil, 400, "this port speaks TLS", nil))
-		lingerClose(rh.Conn)
+		lingerClose(rh.Conn, answerLinger, answerLingerBytes)
 	}
 	s.log.Debug("tls handshake failed", "remote", tc.RemoteAddr().String(), "err", err)
 	return false
