@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
@@ -100,6 +101,59 @@ func FuzzCheckRequest(f *testing.F) {
 				out)
 		}
 	})
+}
+
+// FuzzReadHeader checks ReadHeader's two paths against each other and
+// against gobwas/ws: a header whole in the reader's buffer (decoded in
+// place) and the same bytes arriving one per read (decoded by
+// ws.ReadHeaderBuffer) give the same header, the same error and consume the
+// same bytes; a header either accepts is the one ws.ReadHeader decodes.
+func FuzzReadHeader(f *testing.F) {
+	for _, role := range []Role{ServerSide, ClientSide} {
+		for _, n := range []int{0, 125, 126, 300, 65535, 65536} {
+			f.Add(frame(role, ws.OpBinary, true, rep(1, n))[:min(n, 20)])
+		}
+	}
+	f.Add([]byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1})                // length MSB
+	f.Add([]byte{0x82, 0x7e, 0, 5, 'h', 'e', 'l', 'l', 'o'})            // 126 for 5
+	f.Add([]byte{0x82, 0xff, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 1, 2, 3, 4}) // 127 for 65535
+	f.Add([]byte{0xf2, 0xfe, 0x12, 0x34, 9, 8, 7, 6, 0xaa})             // RSV, masked, 126
+	f.Fuzz(func(t *testing.T, data []byte) {
+		whole := bufio.NewReaderSize(bytes.NewReader(data), 64)
+		if _, err := whole.Peek(min(len(data), 64)); err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		cut := bufio.NewReaderSize(iotest.OneByteReader(bytes.NewReader(data)), 64)
+		h1, err1 := ReadHeader(whole, make([]byte, MaxHeaderSize))
+		h2, err2 := ReadHeader(cut, make([]byte, MaxHeaderSize))
+		if h1 != h2 || !sameError(err1, err2) {
+			t.Fatalf("whole: %+v, %v; cut: %+v, %v", h1, err1, h2, err2)
+		}
+		if err1 != nil {
+			return
+		}
+		rest1, _ := io.ReadAll(whole)
+		rest2, _ := io.ReadAll(cut)
+		if !bytes.Equal(rest1, rest2) {
+			t.Fatalf("consumed differently: %d and %d bytes left", len(rest1), len(rest2))
+		}
+		h3, err := ws.ReadHeader(bytes.NewReader(data))
+		if err != nil || h3 != h1 {
+			t.Fatalf("gobwas/ws: %+v, %v; ReadHeader: %+v", h3, err, h1)
+		}
+		if n := len(data) - len(rest1); n != len(AppendHeader(nil, h1)) {
+			t.Fatalf("consumed %d bytes for a %d-byte header", n, len(AppendHeader(nil, h1)))
+		}
+	})
+}
+
+// sameError: both nil, the same ProtocolError, or the same other error.
+func sameError(a, b error) bool {
+	var pa, pb ProtocolError
+	if errors.As(a, &pa) && errors.As(b, &pb) {
+		return pa == pb
+	}
+	return a == b
 }
 
 // FuzzFrames runs random bytes through ReadHeader and the Validator in both
