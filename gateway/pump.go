@@ -93,6 +93,10 @@ type pump struct {
 	splice bool
 	pipe   *pipe
 
+	// lingerUntil: the read deadline linger left on src (unix
+	// nanoseconds), or 0 when none is set.
+	lingerUntil int64
+
 	tok     atomic.Uint64 // poller token, 0 when not registered
 	running atomic.Bool
 	parks   atomic.Uint32 // times the pump parked (tests order themselves by it)
@@ -140,6 +144,7 @@ func (p *pump) serve(poll bool) error {
 			if poll {
 				return errIdle
 			}
+			p.noLinger()
 			if _, err := p.br.Peek(1); err != nil {
 				return err
 			}
@@ -151,10 +156,13 @@ func (p *pump) serve(poll bool) error {
 			// frame cannot join a span (its header will not be in place).
 			n, ok := wsproto.HeaderLen(p.br)
 			whole := ok && p.br.Buffered() >= n
-			if !whole && len(p.span) > 0 {
-				if err := p.flush(); err != nil {
-					return err
+			if !whole {
+				if len(p.span) > 0 {
+					if err := p.flush(); err != nil {
+						return err
+					}
 				}
+				p.noLinger()
 			}
 			var buffered []byte // the frame and what follows it, for spanFrame
 			if whole && !p.filtered {
@@ -204,6 +212,7 @@ func (p *pump) serve(poll bool) error {
 			if poll {
 				return errIdle
 			}
+			p.noLinger()
 			if _, err := p.br.Peek(n + 1); err != nil {
 				return err
 			}
@@ -336,6 +345,9 @@ func (p *pump) control(h ws.Header) error {
 		}
 	}
 	n := int(h.Length)
+	if p.br.Buffered() < n {
+		p.noLinger()
+	}
 	b, err := p.br.Peek(n)
 	if err != nil {
 		return err

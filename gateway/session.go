@@ -565,13 +565,32 @@ func (p *pump) acquire() {
 // linger waits up to lingerTime for the next bytes from src, reading them
 // straight into the pump's reader: a read that finds nothing parks the
 // goroutine on Go's netpoller until bytes come or the deadline passes.
+//
+// The read deadline stays set between lingers and is pushed forward only
+// once half of it is gone (as serveSplice does), so that a busy direction
+// pays a timer update every lingerTime/2 rather than two per batch; reads
+// that must not time out clear it first (noLinger).
 func (p *pump) linger() error {
-	c := p.src.conn
-	_ = c.SetReadDeadline(time.Now().Add(lingerTime))
+	if now := time.Now().UnixNano(); p.lingerUntil-now < int64(lingerTime/2) {
+		p.lingerUntil = now + int64(lingerTime)
+		_ = p.src.conn.SetReadDeadline(time.Unix(0, p.lingerUntil))
+	}
 	// One read: the reader may hold the start of a frame (see waitWhole).
 	_, err := p.br.Peek(p.br.Buffered() + 1)
-	_ = c.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		p.noLinger()
+	}
 	return err
+}
+
+// noLinger clears the linger's read deadline, before a read that waits for
+// bytes a frame still owes (the rest of a header, a control frame's
+// payload) or for the next frame of a pump that no longer parks.
+func (p *pump) noLinger() {
+	if p.lingerUntil != 0 {
+		p.lingerUntil = 0
+		_ = p.src.conn.SetReadDeadline(time.Time{})
+	}
 }
 
 // park hands an idle pump to the poller: the first park registers its

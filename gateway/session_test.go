@@ -1393,6 +1393,42 @@ func TestNoFrameWaitsForTheNext(t *testing.T) {
 	})
 }
 
+// A frame cut by a read that came while the pump lingered waits for its rest
+// as long as that takes: the linger's read deadline, which stays set between
+// batches, must not end the session when the rest comes after it.
+func TestCutFrameOutlivesLinger(t *testing.T) {
+	h := startGateway(t, routeTo(startEcho(t), ""), false)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	wire := func(op ws.OpCode, p string) []byte {
+		var b bytes.Buffer
+		_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, true, []byte(p))))
+		return b.Bytes()
+	}
+	for i := range 6 {
+		cut := []int{1, 3, 7}[i%3] // inside the next header, or in a ping's payload
+		b := wire(ws.OpBinary, "second")
+		if cut == 7 {
+			b = append(wire(ws.OpPing, "p"), b...)
+		}
+		// The echo of "warm" comes back while the client's pump lingers
+		// for more, so what is sent next reaches it in that linger.
+		rc.send(string(wire(ws.OpText, "warm")))
+		if _, msg := rc.readMessage(); string(msg) != "warm" {
+			t.Fatalf("round %d: got %q", i, msg)
+		}
+		rc.send(string(wire(ws.OpText, "first")) + string(b[:cut]))
+		if _, msg := rc.readMessage(); string(msg) != "first" {
+			t.Fatalf("round %d: got %q", i, msg)
+		}
+		time.Sleep(5 * lingerTime)
+		rc.send(string(b[cut:]))
+		if _, msg := rc.readMessage(); string(msg) != "second" {
+			t.Fatalf("round %d (cut %d): got %q after the linger's deadline", i, cut, msg)
+		}
+	}
+}
+
 // A filtered session that goes idle keeps no reassembly buffer, unless a
 // message is half-way through: then the start it holds is kept, and the
 // message completes intact after the pump parked.
