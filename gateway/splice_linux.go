@@ -121,7 +121,14 @@ func (p *pump) serveSplice(poll bool) error {
 	if p.pipe == nil {
 		pp, err := srv.pipes.get()
 		if err != nil {
-			return err
+			// No pipe: the process is at its open-file limit (thousands of
+			// tunnels moving bytes at once, two descriptors each). The
+			// bytes go through a buffer instead, which costs memory, not
+			// descriptors; failing the direction would end the session
+			// and lose what the peer sent (a Close, say).
+			srv.metrics.PipeFallbacks.Inc()
+			p.s.debug("no pipe for a tunnel burst; relaying through a buffer", "err", err)
+			return p.serveWithoutPipe(poll)
 		}
 		p.pipe = pp
 	}
@@ -202,4 +209,23 @@ func (p *pump) spliceOut(n int) error {
 		n -= m
 	}
 	return nil
+}
+
+// serveWithoutPipe relays a splice direction through a pooled reader, with
+// serveSplice's contract: in poll mode, errIdle once the source has been
+// quiet for lingerTime (the reader goes back to the pool with release).
+func (p *pump) serveWithoutPipe(poll bool) error {
+	p.br = p.s.srv.getReader(p.src.conn)
+	for {
+		err := p.serveRaw(poll)
+		if !errors.Is(err, errIdle) {
+			return err
+		}
+		if err := p.linger(); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return errIdle
+			}
+			return err
+		}
+	}
 }

@@ -26,6 +26,9 @@ type Metrics struct {
 	// is hung up) because they were still on a replaced configuration when
 	// reload.drain_timeout ran out.
 	ReloadDrainClosed *Counter
+	// PipeFallbacks counts tunnel bursts relayed through a buffer because
+	// no pipe could be made (the process was at its open-file limit).
+	PipeFallbacks *Counter
 
 	mu   sync.Mutex
 	all  []metric
@@ -50,6 +53,7 @@ func NewMetrics() *Metrics {
 	m.BackendDialErrors = m.counterVec("weir_backend_errors_total", "Failed backend connections or handshakes.", "backend")
 	m.FilterErrors = m.counterVec("weir_filter_errors_total", "Filter failures (errors, traps, timeouts).", "filter")
 	m.ReloadDrainClosed = m.counter("weir_reload_drain_closed_total", "Sessions closed with 1012 (tunnels hung up) because they outlived reload.drain_timeout on a replaced configuration.")
+	m.PipeFallbacks = m.counter("weir_tunnel_pipe_fallbacks_total", "Tunnel bursts relayed through a buffer because no pipe could be made (open-file limit).")
 	return m
 }
 
