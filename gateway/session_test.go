@@ -905,35 +905,48 @@ func (s *Server) idlePipes() int {
 // still reaches the client, then the backend's end of stream.
 func TestTunnelIntegrityAndHalfClose(t *testing.T) {
 	pollModes(t, func(t *testing.T, noPoll bool) {
-		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-			acceptUpgrade(c, req)
-			got, err := io.ReadAll(br) // until the client's half-close
-			if err != nil {
-				return
-			}
-			sum := sha256.Sum256(got)
-			c.Write(sum[:])
-			c.Write(got)
-			c.(*net.TCPConn).CloseWrite()
-		})
-		h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n"), noPoll)
+		h := startGateway(t, routeTo(startHashBackend(t).addr(), "    relay: tunnel\n"), noPoll)
 		rc := dialRaw(t, h.addr)
 		rc.upgrade("/ws")
-		payload := make([]byte, 1<<20)
-		rand.Read(payload)
-		go func() {
-			rc.c.Write(payload)
-			rc.c.(*net.TCPConn).CloseWrite()
-		}()
-		back, err := io.ReadAll(rc.br)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := sha256.Sum256(payload)
-		if len(back) != 32+len(payload) || !bytes.Equal(back[:32], want[:]) || !bytes.Equal(back[32:], payload) {
-			t.Fatalf("got %d bytes back; want the backend's hash of what the client sent and the bytes themselves", len(back))
-		}
+		checkHashExchange(t, rc)
 	})
+}
+
+// startHashBackend starts a backend for tunnels that reads until the
+// client's half-close, then answers the SHA-256 of what it read, the bytes
+// themselves and its own half-close.
+func startHashBackend(t *testing.T) *scriptedBackend {
+	return startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req)
+		got, err := io.ReadAll(br)
+		if err != nil {
+			return
+		}
+		sum := sha256.Sum256(got)
+		c.Write(sum[:])
+		c.Write(got)
+		c.(*net.TCPConn).CloseWrite()
+	})
+}
+
+// checkHashExchange sends 1 MiB of random bytes and a half-close through rc
+// to a startHashBackend, and checks its whole answer up to its end of stream.
+func checkHashExchange(t *testing.T, rc *rawClient) {
+	t.Helper()
+	payload := make([]byte, 1<<20)
+	rand.Read(payload)
+	go func() {
+		rc.c.Write(payload)
+		rc.c.(*net.TCPConn).CloseWrite()
+	}()
+	back, err := io.ReadAll(rc.br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(payload)
+	if len(back) != 32+len(payload) || !bytes.Equal(back[:32], want[:]) || !bytes.Equal(back[32:], payload) {
+		t.Fatalf("got %d bytes back; want the backend's hash of what the client sent and the bytes themselves", len(back))
+	}
 }
 
 // A tunnel's only limit is its idle timeout: bytes keep it open, silence
@@ -1363,6 +1376,13 @@ func TestFrameBursts(t *testing.T) {
 	})
 }
 
+// maskedFrame is one whole frame as a client writes it.
+func maskedFrame(op ws.OpCode, payload string) []byte {
+	var b bytes.Buffer
+	_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, true, []byte(payload))))
+	return b.Bytes()
+}
+
 // A whole frame is relayed at once even when the same read brought the
 // start of the next frame's header, or of a control frame's payload: weir
 // never holds a frame back while it waits for the rest of the next one.
@@ -1371,15 +1391,10 @@ func TestNoFrameWaitsForTheNext(t *testing.T) {
 		h := startGateway(t, routeTo(startEcho(t), ""), noPoll)
 		rc := dialRaw(t, h.addr)
 		rc.upgrade("/ws")
-		wire := func(op ws.OpCode, p string) []byte {
-			var b bytes.Buffer
-			_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, true, []byte(p))))
-			return b.Bytes()
-		}
 		for _, cut := range []int{1, 3, 7} { // inside the next header, or in a ping's payload
-			a, b := wire(ws.OpText, "first"), wire(ws.OpBinary, "second")
+			a, b := maskedFrame(ws.OpText, "first"), maskedFrame(ws.OpBinary, "second")
 			if cut == 7 {
-				b = append(wire(ws.OpPing, "p"), b...)
+				b = append(maskedFrame(ws.OpPing, "p"), b...)
 			}
 			rc.send(string(a) + string(b[:cut]))
 			if _, msg := rc.readMessage(); string(msg) != "first" {
@@ -1400,24 +1415,19 @@ func TestCutFrameOutlivesLinger(t *testing.T) {
 	h := startGateway(t, routeTo(startEcho(t), ""), false)
 	rc := dialRaw(t, h.addr)
 	rc.upgrade("/ws")
-	wire := func(op ws.OpCode, p string) []byte {
-		var b bytes.Buffer
-		_ = ws.WriteFrame(&b, ws.MaskFrameInPlace(ws.NewFrame(op, true, []byte(p))))
-		return b.Bytes()
-	}
 	for i := range 6 {
 		cut := []int{1, 3, 7}[i%3] // inside the next header, or in a ping's payload
-		b := wire(ws.OpBinary, "second")
+		b := maskedFrame(ws.OpBinary, "second")
 		if cut == 7 {
-			b = append(wire(ws.OpPing, "p"), b...)
+			b = append(maskedFrame(ws.OpPing, "p"), b...)
 		}
 		// The echo of "warm" comes back while the client's pump lingers
 		// for more, so what is sent next reaches it in that linger.
-		rc.send(string(wire(ws.OpText, "warm")))
+		rc.send(string(maskedFrame(ws.OpText, "warm")))
 		if _, msg := rc.readMessage(); string(msg) != "warm" {
 			t.Fatalf("round %d: got %q", i, msg)
 		}
-		rc.send(string(wire(ws.OpText, "first")) + string(b[:cut]))
+		rc.send(string(maskedFrame(ws.OpText, "first")) + string(b[:cut]))
 		if _, msg := rc.readMessage(); string(msg) != "first" {
 			t.Fatalf("round %d: got %q", i, msg)
 		}

@@ -3,18 +3,10 @@
 package gateway
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/rand"
-	"crypto/sha256"
-	"io"
-	"net"
 	"os"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/weirproxy/weir/gateway/internal/httphead"
 )
 
 // A tunnel direction that cannot make a pipe (the process is at its
@@ -22,22 +14,9 @@ import (
 // through a buffer instead: the session loses nothing and ends cleanly.
 // Before, it ended at once, and a backend's Close in flight was lost.
 func TestTunnelWithoutPipes(t *testing.T) {
-	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-		acceptUpgrade(c, req)
-		got, err := io.ReadAll(br) // until the client's half-close
-		if err != nil {
-			return
-		}
-		sum := sha256.Sum256(got)
-		c.Write(sum[:])
-		c.Write(got)
-		c.(*net.TCPConn).CloseWrite()
-	})
-	h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n"), false)
+	h := startGateway(t, routeTo(startHashBackend(t).addr(), "    relay: tunnel\n"), false)
 	rc := dialRaw(t, h.addr)
 	rc.upgrade("/ws")
-	payload := make([]byte, 1<<20)
-	rand.Read(payload)
 
 	// Once both directions have parked (giving their pipes back), there is
 	// no idle pipe to take and no descriptor for a new one: every
@@ -69,18 +48,7 @@ func TestTunnelWithoutPipes(t *testing.T) {
 		t.Fatal("a pipe could still be made under the lowered limit")
 	}
 
-	go func() {
-		rc.c.Write(payload)
-		rc.c.(*net.TCPConn).CloseWrite()
-	}()
-	back, err := io.ReadAll(rc.br)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := sha256.Sum256(payload)
-	if len(back) != 32+len(payload) || !bytes.Equal(back[:32], want[:]) || !bytes.Equal(back[32:], payload) {
-		t.Fatalf("got %d bytes back; want the backend's hash of what the client sent and the bytes themselves", len(back))
-	}
+	checkHashExchange(t, rc)
 	if n := h.srv.Metrics().PipeFallbacks.Value(); n == 0 {
 		t.Fatal("no burst was counted as relayed without a pipe")
 	}
