@@ -165,10 +165,19 @@ func (p *pump) serve(poll bool) error {
 				p.noLinger()
 			}
 			var buffered []byte // the frame and what follows it, for spanFrame
-			if whole && !p.filtered {
-				buffered, _ = p.br.Peek(p.br.Buffered())
+			var h ws.Header
+			var err error
+			if whole {
+				// Decoded where it lies: HeaderLen has judged its length.
+				b, _ := p.br.Peek(p.br.Buffered())
+				if !p.filtered {
+					buffered = b
+				}
+				h, err = wsproto.DecodeHeader(b[:n])
+				_, _ = p.br.Discard(n)
+			} else {
+				h, err = wsproto.ReadHeader(p.br, p.w.hdr[:])
 			}
-			h, err := wsproto.ReadHeader(p.br, p.w.hdr[:])
 			if err != nil {
 				return err
 			}

@@ -61,10 +61,9 @@ func HeaderLen(br *bufio.Reader) (n int, ok bool) {
 // (timeouts) unchanged.
 //
 // A header whole in br's buffer (after at most the read that brings its
-// first two bytes) is decoded where it lies (parseHeader); only one cut by
+// first two bytes) is decoded where it lies (DecodeHeader); only one cut by
 // a read goes through ws.ReadHeaderBuffer, whose two io.ReadFull calls copy
-// it out of the reader first: that copying measured as a quarter of the
-// frame engine's time at 1 KiB. scratch is used on that path only.
+// it out of the reader first. scratch is used on that path only.
 func ReadHeader(br *bufio.Reader, scratch []byte) (ws.Header, error) {
 	p, err := br.Peek(2)
 	if err != nil {
@@ -75,7 +74,7 @@ func ReadHeader(br *bufio.Reader, scratch []byte) (ws.Header, error) {
 	}
 	if n, _ := HeaderLen(br); br.Buffered() >= n {
 		b, _ := br.Peek(n)
-		h, err := parseHeader(b)
+		h, err := DecodeHeader(b)
 		if err != nil {
 			return ws.Header{}, err
 		}
@@ -114,11 +113,13 @@ func ReadHeader(br *bufio.Reader, scratch []byte) (ws.Header, error) {
 	return h, nil
 }
 
-// parseHeader decodes the frame header that b holds exactly (b is HeaderLen
-// bytes long), with ReadHeader's rules: the same Header as
+// DecodeHeader decodes the frame header that b holds exactly (b is
+// HeaderLen bytes long), with ReadHeader's rules: the same Header as
 // ws.ReadHeaderBuffer, and the same ProtocolErrors for a length's most
-// significant bit and for a length not in its shortest encoding.
-func parseHeader(b []byte) (ws.Header, error) {
+// significant bit and for a length not in its shortest encoding. A caller
+// that has judged the header whole with HeaderLen decodes it with this
+// rather than ReadHeader, which would judge it again.
+func DecodeHeader(b []byte) (ws.Header, error) {
 	h := ws.Header{
 		Fin:    b[0]&0x80 != 0,
 		Rsv:    (b[0] & 0x70) >> 4,
