@@ -949,21 +949,30 @@ func checkHashExchange(t *testing.T, rc *rawClient) {
 	}
 }
 
+// startByteEcho starts a backend for tunnels that upgrades and then echoes
+// raw bytes. A plain loop: io.Copy here would splice and hold pipes of its
+// own, which TestTunnelIdleCost would count as weir's.
+func startByteEcho(t *testing.T) *scriptedBackend {
+	return startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req)
+		buf := make([]byte, 512)
+		for {
+			n, err := br.Read(buf)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+	})
+}
+
 // A tunnel's only limit is its idle timeout: bytes keep it open, silence
 // ends it (both connections closed), in both idle-session modes.
 func TestTunnelIdleTimeout(t *testing.T) {
 	pollModes(t, func(t *testing.T, noPoll bool) {
-		be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-			acceptUpgrade(c, req)
-			buf := make([]byte, 64)
-			for {
-				n, err := br.Read(buf)
-				if err != nil {
-					return
-				}
-				c.Write(buf[:n])
-			}
-		})
+		be := startByteEcho(t)
 		const idle = 300 * time.Millisecond
 		h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n    limits: {idle_timeout: 300ms}\n"), noPoll)
 		rc := dialRaw(t, h.addr)
@@ -984,20 +993,7 @@ func TestTunnelIdleTimeout(t *testing.T) {
 // the backend's ends, so four per session in all; splice-based relaying
 // held eight.
 func TestTunnelIdleCost(t *testing.T) {
-	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
-		acceptUpgrade(c, req)
-		// A plain loop: io.Copy here would splice and hold pipes of its own.
-		buf := make([]byte, 512)
-		for {
-			n, err := br.Read(buf)
-			if err != nil {
-				return
-			}
-			if _, err := c.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-	})
+	be := startByteEcho(t)
 	h := startGateway(t, routeTo(be.addr(), "    relay: tunnel\n"), false)
 	const n = 40
 	g0, f0 := h.srv.busyGoroutines(), countFDs()

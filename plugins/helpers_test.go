@@ -2,7 +2,6 @@ package plugins
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"path/filepath"
 	"runtime"
@@ -190,8 +189,6 @@ func waitFor(tb testing.TB, what string, d time.Duration, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
-
-func isErr(err, target error) bool { return errors.Is(err, target) }
 
 func goroutines() int { return runtime.NumGoroutine() }
 
