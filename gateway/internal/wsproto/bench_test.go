@@ -22,7 +22,8 @@ import (
 // BenchmarkReadHeader reads the headers of masked 64-byte frames from a
 // buffered reader and skips their payloads.
 //
-// Measured: 25.8 ns/op (29.1 before a whole header was decoded in place), 0 B/op, 0 allocs/op.
+// Measured: 25.8 ns/op, 0 B/op, 0 allocs/op (29.1 ns before a whole
+// header was decoded in place).
 func BenchmarkReadHeader(b *testing.B) {
 	raw := bytes.Repeat(frame(ServerSide, ws.OpBinary, true, rep(7, 64)), 4096)
 	rd := bytes.NewReader(raw)
