@@ -36,24 +36,40 @@ func TestWorkers(t *testing.T) {
 		t.Fatalf("%d distinct tasks ran, want %d", len(seen), n)
 	}
 	// Seven of them end; three stay for the next tasks (bounded wait).
-	waitIdle := func(want int32) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); w.idle.Load() != want; {
+	idleWithin := func(want int32, d time.Duration) bool {
+		for deadline := time.Now().Add(d); w.idle.Load() != want; {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d idle workers, want %d", w.idle.Load(), want)
+				return false
 			}
 			time.Sleep(time.Millisecond) // polling for a condition, bounded by the deadline
 		}
+		return true
 	}
-	waitIdle(3)
+	if !idleWithin(3, 5*time.Second) {
+		t.Fatalf("%d idle workers, want 3", w.idle.Load())
+	}
 
 	// A new task goes to a waiting worker rather than a new goroutine:
-	// while it runs, one worker fewer waits.
-	hold := make(chan struct{})
-	w.Go(func() { <-hold })
-	waitIdle(2)
-	close(hold)
-	waitIdle(3)
+	// while it runs, one worker fewer waits. A worker counts itself idle
+	// just before it starts waiting, so a task sent in that instant finds
+	// no receiver and gets a goroutine of its own (which ends after it,
+	// the pool being full); the pool must reuse a worker within a few
+	// tries, not on the first.
+	reused := 0
+	for try := 0; try < 20 && reused == 0; try++ {
+		hold := make(chan struct{})
+		w.Go(func() { <-hold })
+		if idleWithin(2, 200*time.Millisecond) {
+			reused++
+		}
+		close(hold)
+		if !idleWithin(3, 5*time.Second) {
+			t.Fatalf("%d idle workers after the task, want 3", w.idle.Load())
+		}
+	}
+	if reused == 0 {
+		t.Fatal("no task went to a waiting worker in 20 tries")
+	}
 
 	close(closing)
 	wg.Wait() // returns only once every worker has ended
