@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -12,6 +15,9 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/filters/native"
+	"github.com/weirproxy/weir/gateway/config"
+	"github.com/weirproxy/weir/gateway/internal/echo"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
 	"github.com/weirproxy/weir/gateway/telemetry"
 )
@@ -168,4 +174,92 @@ func newTestPump(src, dst net.Conn, filtered bool) (*pump, error) {
 		ss.chain, p.filtered = in, true
 	}
 	return p, nil
+}
+
+// BenchmarkSessionCycle measures one whole session over loopback, as the
+// load tool's connect-rate mode does: connect, upgrade through weir to the
+// built-in echo backend, one message and its echo, close handshake, hang
+// up. One op is one cycle, one at a time. Allocations are the whole
+// process's: weir's and the echo backend's (the client's are fixed bytes),
+// so the figure compares versions of weir, not weir against a peer.
+//
+//	go test -run='^$' -bench=SessionCycle -benchmem ./gateway/
+func BenchmarkSessionCycle(b *testing.B) {
+	for _, relay := range []string{"frames", "tunnel"} {
+		b.Run(relay, func(b *testing.B) { benchCycle(b, relay) })
+	}
+}
+
+func benchCycle(b *testing.B, relay string) {
+	e, err := echo.Listen("127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	yaml := "listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" +
+		routeTo(e.Addr().String(), "    relay: "+relay+"\n")
+	cfg, err := config.Load(config.LoadOptions{Data: []byte(yaml)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, err := filters.NewRegistry(native.All()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	addr := srv.Addr("public").String()
+
+	req := []byte(upgradeRequest("/ws"))
+	msg := wsproto.AppendFrame(nil, ws.OpText, true, []byte("hi"), true, [4]byte{1, 2, 3, 4})
+	bye := wsproto.AppendFrame(nil, ws.OpClose, true, []byte{0x03, 0xe8}, true, [4]byte{5, 6, 7, 8})
+	buf := make([]byte, 4096)
+	cycle := func() error {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		// The 101 and nothing after it: the client speaks first.
+		n := 0
+		for !bytes.HasSuffix(buf[:n], []byte("\r\n\r\n")) {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				return err
+			}
+			n += m
+		}
+		if !bytes.HasPrefix(buf, []byte("HTTP/1.1 101 ")) {
+			return fmt.Errorf("answer %q", buf[:n])
+		}
+		for _, f := range [][]byte{msg, bye} {
+			if _, err := c.Write(f); err != nil {
+				return err
+			}
+			// An unmasked frame of two payload bytes back.
+			if _, err := io.ReadFull(c, buf[:4]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := cycle(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := cycle(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
