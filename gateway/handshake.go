@@ -185,8 +185,10 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 	// From here the session owns the connection's place under
 	// max_connections: endSession gives it back.
 	handedOff = true
-	resp := wsproto.AppendSwitching(nil, wsproto.ComputeAccept(up.Key), acc.Protocol, acc.Extensions, nil)
+	w := s.getWork()
+	resp := wsproto.AppendSwitching(w.out[:0], wsproto.ComputeAccept(up.Key), acc.Protocol, acc.Extensions, nil)
 	_, werr := c.Write(resp)
+	s.putWork(w)
 	ss.client.wmu.Unlock()
 	if werr != nil {
 		ss.finish()
@@ -210,7 +212,9 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 	if lim.MessagesPerSecond > 0 {
 		ss.c2b.limiter = newTokenBucket(lim.MessagesPerSecond, lim.Burst)
 	}
-	ss.debug("session open", "backend", ss.backend.Address)
+	if ss.debugging() {
+		ss.debug("session open", "backend", ss.backend.Address)
+	}
 	if ss.chain != nil {
 		ss.chainMu.Lock()
 		err := ss.chain.OnOpen(ss.ctx)
@@ -226,6 +230,7 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 
 func (s *Server) newPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {
 	p := &pump{s: ss, src: src, dst: dst, dir: dir, br: br}
+	p.task = p.woken
 	p.v.Init(src.role, ss.route.maxFrame, ss.route.maxMessage)
 	if dst.mask {
 		p.masks = new(wsproto.MaskSource)

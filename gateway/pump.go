@@ -43,6 +43,7 @@ type pump struct {
 	s        *session
 	src, dst *leg
 	dir      filters.Direction
+	task     func() // p.woken, made once: what wake hands to a worker
 	v        wsproto.Validator
 	masks    *wsproto.MaskSource // keys for frames written to dst; nil unless dst.mask
 	br       *bufio.Reader       // nil while parked

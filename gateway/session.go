@@ -70,11 +70,18 @@ func (s *session) logger() *slog.Logger {
 	return s.log
 }
 
-// debug logs at debug level, building the logger only when that level is on.
+// debug logs at debug level with the session's logger.
+//
+// Callers test debugging first: boxing a string, a code or a duration
+// into the `any` arguments allocates even when the line is then dropped,
+// and these lines are on every session's path.
 func (s *session) debug(msg string, args ...any) {
-	if s.srv.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logger().Debug(msg, args...)
-	}
+	s.logger().Debug(msg, args...)
+}
+
+// debugging says whether debug lines are wanted.
+func (s *session) debugging() bool {
+	return s.srv.log.Enabled(context.Background(), slog.LevelDebug)
 }
 
 // peerClosed handles a Close frame from `from`: relay it to the other leg,
@@ -102,7 +109,7 @@ func (s *session) legLost(l *leg, why error) {
 	if l == s.server {
 		code, reason = ws.StatusInternalServerError, "backend went away"
 	}
-	if !l.closeRecv.Load() {
+	if !l.closeRecv.Load() && s.debugging() {
 		s.debug("leg lost", "leg", l.name, "err", why)
 	}
 	s.noteCode(code)
@@ -222,7 +229,9 @@ func (s *session) finish() {
 	}
 	s.backend.Release()
 	s.srv.endSession(s)
-	s.debug("session closed", "code", int(code), "duration", time.Since(s.start))
+	if s.debugging() {
+		s.debug("session closed", "code", int(code), "duration", time.Since(s.start))
+	}
 	close(s.done)
 }
 
@@ -232,10 +241,11 @@ func (s *session) pumpDone(p *pump, err error) {
 		s.tunnelDone(p, err)
 		return
 	}
-	var pe *wsproto.ProtocolError
-	var ce *filters.CloseError
-	var we *writeError
-	if errors.As(err, &pe) || errors.As(err, &ce) {
+	// errors.AsType rather than errors.As: its targets do not escape, and
+	// this runs once per direction of every session.
+	_, isPE := errors.AsType[*wsproto.ProtocolError](err)
+	_, isCE := errors.AsType[*filters.CloseError](err)
+	if isPE || isCE {
 		// Frames read and validated before the fault, in the same batch,
 		// still go out ahead of the Close: the peer's mistake does not
 		// cost the messages it sent correctly.
@@ -243,19 +253,24 @@ func (s *session) pumpDone(p *pump, err error) {
 			err = ferr
 		}
 	}
-	switch {
-	case errors.As(err, &we):
+	if we, ok := errors.AsType[*writeError](err); ok {
 		s.legLost(p.dst, we.err)
-	case errors.As(err, &pe):
-		s.debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
-		s.failFrom(p, pe.Code, pe.Reason)
-	case errors.As(err, &ce):
-		s.failFrom(p, ws.StatusCode(ce.Code), ce.Reason)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
-		s.legLost(p.src, err)
-	default:
-		s.legLost(p.src, err)
+		return
 	}
+	if pe, ok := errors.AsType[*wsproto.ProtocolError](err); ok {
+		if s.debugging() {
+			s.debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
+		}
+		s.failFrom(p, pe.Code, pe.Reason)
+		return
+	}
+	if ce, ok := errors.AsType[*filters.CloseError](err); ok {
+		s.failFrom(p, ws.StatusCode(ce.Code), ce.Reason)
+		return
+	}
+	// End of stream, a closed or timed-out socket, or any other read
+	// failure: the source leg is gone.
+	s.legLost(p.src, err)
 }
 
 // tunnelDone handles the end of a tunnel direction. A clean end of stream
@@ -263,8 +278,7 @@ func (s *session) pumpDone(p *pump, err error) {
 // session ends when both have, or at the close timeout. Anything else ends
 // it at once: a tunnel has no close handshake of its own to run.
 func (s *session) tunnelDone(p *pump, err error) {
-	var we *writeError
-	if !errors.Is(err, io.EOF) || errors.As(err, &we) {
+	if _, isWE := errors.AsType[*writeError](err); isWE || !errors.Is(err, io.EOF) {
 		s.finish()
 		return
 	}
@@ -483,33 +497,37 @@ func (p *pump) wake() {
 	if !p.running.CompareAndSwap(false, true) {
 		return
 	}
-	srv := p.s.srv
-	srv.wg.Add(1)
-	srv.workers.Go(func() {
-		defer srv.wg.Done()
-		err := p.burst()
-		if !errors.Is(err, errIdle) {
-			p.s.pumpDone(p, err)
-			p.release()
-			return
-		}
-		// Park: the reader is empty and the output flushed, so the buffers
-		// go back to the pools; a half-read frame keeps its state in the
-		// pump itself.
+	p.s.srv.wg.Add(1)
+	p.s.srv.workers.Go(p.task)
+}
+
+// woken serves a woken pump on a worker. It reaches the worker as p.task,
+// a method value made when the pump is built: making it here would
+// allocate once per burst of every session.
+func (p *pump) woken() {
+	defer p.s.srv.wg.Done()
+	err := p.burst()
+	if !errors.Is(err, errIdle) {
+		p.s.pumpDone(p, err)
 		p.release()
-		p.running.Store(false)
-		p.parks.Add(1)
-		if err := p.park(); err != nil {
-			// The poller cannot take this descriptor: this direction keeps
-			// a goroutine of its own instead. Nothing else can wake it,
-			// since it was never registered.
-			p.running.Store(true)
-			p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
-			p.acquire()
-			p.s.pumpDone(p, p.serve(false))
-			p.release()
-		}
-	})
+		return
+	}
+	// Park: the reader is empty and the output flushed, so the buffers
+	// go back to the pools; a half-read frame keeps its state in the
+	// pump itself.
+	p.release()
+	p.running.Store(false)
+	p.parks.Add(1)
+	if err := p.park(); err != nil {
+		// The poller cannot take this descriptor: this direction keeps
+		// a goroutine of its own instead. Nothing else can wake it,
+		// since it was never registered.
+		p.running.Store(true)
+		p.s.logger().Warn("poller refused a session; serving it with a goroutine", "err", err)
+		p.acquire()
+		p.s.pumpDone(p, p.serve(false))
+		p.release()
+	}
 }
 
 // burst serves a woken pump until it has been quiet for lingerTime

@@ -127,7 +127,9 @@ func (p *pump) serveSplice(poll bool) error {
 			// descriptors; failing the direction would end the session
 			// and lose what the peer sent (a Close, say).
 			srv.metrics.PipeFallbacks.Inc()
-			p.s.debug("no pipe for a tunnel burst; relaying through a buffer", "err", err)
+			if p.s.debugging() {
+				p.s.debug("no pipe for a tunnel burst; relaying through a buffer", "err", err)
+			}
 			return p.serveWithoutPipe(poll)
 		}
 		p.pipe = pp

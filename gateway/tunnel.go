@@ -19,12 +19,15 @@ import (
 func (s *Server) runTunnel(ss *session, cbr, bbr *bufio.Reader) {
 	ss.c2b = s.newRawPump(ss, ss.client, ss.server, filters.ClientToBackend, cbr)
 	ss.b2c = s.newRawPump(ss, ss.server, ss.client, filters.BackendToClient, bbr)
-	ss.debug("tunnel open", "backend", ss.backend.Address)
+	if ss.debugging() {
+		ss.debug("tunnel open", "backend", ss.backend.Address)
+	}
 	ss.run()
 }
 
 func (s *Server) newRawPump(ss *session, src, dst *leg, dir filters.Direction, br *bufio.Reader) *pump {
 	p := &pump{s: ss, src: src, dst: dst, dir: dir, br: br, raw: true, splice: canSplice(src, dst)}
+	p.task = p.woken
 	p.frames = s.metrics.FramesRelayed.With(dir.String())
 	p.bytes = s.metrics.BytesRelayed.With(dir.String())
 	if br != nil && br.Buffered() == 0 && !p.splice {
