@@ -1109,8 +1109,14 @@ func TestFilterOutputNotMaskedInPlace(t *testing.T) {
 // could complete (the deadline covers the whole head, not each read); a
 // healthy client is served meanwhile.
 func TestSlowHeaders(t *testing.T) {
-	h := startGateway(t, "server: {handshake_timeout: 300ms}\n"+routeTo(startEcho(t), ""), false)
+	// The timeout leaves a healthy handshake room on a loaded machine and
+	// is still a third of the time a slow client needs for its head (about
+	// 150 bytes at 25 ms each).
+	h := startGateway(t, "server: {handshake_timeout: 1s}\n"+routeTo(startEcho(t), ""), false)
 	head := upgradeRequest("/ws")
+	if slow := time.Duration(len(head)) * 25 * time.Millisecond; slow < 3*time.Second {
+		t.Fatalf("the head takes %v to trickle, want at least 3s", slow)
+	}
 	const clients = 20
 	type result struct {
 		status int
