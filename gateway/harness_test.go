@@ -296,7 +296,7 @@ type scriptedBackend struct {
 	conns    int
 }
 
-func startScripted(t *testing.T, fn func(c net.Conn, br *bufio.Reader, req *httphead.Request)) *scriptedBackend {
+func startScripted(t testing.TB, fn func(c net.Conn, br *bufio.Reader, req *httphead.Request)) *scriptedBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -32,7 +32,39 @@ import (
 // moves. The kernel may grant less (fs.pipe-max-size).
 const maxPipe = 1 << 20
 
-type pipe struct{ r, w int }
+// pipe is a pipe's two descriptors and the splice calls that use it. The
+// callbacks handed to RawConn.Read and Write are made once per pipe, and
+// their results kept here: closures capturing their results escaped, six
+// allocations per relayed chunk. A pipe serves one direction at a time.
+type pipe struct {
+	r, w    int
+	in, out func(fd uintptr) bool // fromSocket, toSocket
+	want    int                   // what toSocket may move
+	n       int                   // what the last splice moved
+	err     error                 // and its error
+}
+
+func newPipe(r, w int) *pipe {
+	p := &pipe{r: r, w: w}
+	p.in, p.out = p.fromSocket, p.toSocket
+	return p
+}
+
+// fromSocket splices what the socket fd has queued into the pipe; false
+// (wait for readiness) when there is nothing.
+func (p *pipe) fromSocket(fd uintptr) bool {
+	m, err := unix.Splice(int(fd), nil, p.w, nil, maxPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	p.n, p.err = int(m), err
+	return err != unix.EAGAIN
+}
+
+// toSocket splices up to want bytes from the pipe to the socket fd; false
+// (wait for room) when its buffer is full.
+func (p *pipe) toSocket(fd uintptr) bool {
+	m, err := unix.Splice(p.r, nil, int(fd), nil, p.want, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	p.n, p.err = int(m), err
+	return err != unix.EAGAIN
+}
 
 // pipePool keeps up to max idle pipes for tunnel directions.
 type pipePool struct {
@@ -56,7 +88,7 @@ func (pp *pipePool) get() (*pipe, error) {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
 	_, _ = unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, maxPipe)
-	return &pipe{r: fds[0], w: fds[1]}, nil
+	return newPipe(fds[0], fds[1]), nil
 }
 
 // put returns an empty pipe; a pipe that may still hold bytes must be
@@ -171,44 +203,33 @@ func (p *pump) serveSplice(poll bool) error {
 // bytes (until the read deadline) when there are none. End of stream is
 // io.EOF.
 func (p *pump) spliceIn() (int, error) {
-	var n int
-	var serr error
-	err := p.src.rc.Read(func(fd uintptr) bool {
-		var m int64
-		m, serr = unix.Splice(int(fd), nil, p.pipe.w, nil, maxPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-		n = int(m)
-		return serr != unix.EAGAIN
-	})
+	pp := p.pipe
+	pp.n, pp.err = 0, nil
+	err := p.src.rc.Read(pp.in)
 	switch {
 	case err != nil:
 		return 0, err
-	case serr != nil:
-		return 0, os.NewSyscallError("splice", serr)
-	case n == 0:
+	case pp.err != nil:
+		return 0, os.NewSyscallError("splice", pp.err)
+	case pp.n == 0:
 		return 0, io.EOF
 	}
-	return n, nil
+	return pp.n, nil
 }
 
 // spliceOut moves n bytes from the pipe to the destination, waiting while
 // its socket buffer is full.
 func (p *pump) spliceOut(n int) error {
+	pp := p.pipe
 	for n > 0 {
-		var m int
-		var serr error
-		err := p.dst.rc.Write(func(fd uintptr) bool {
-			var k int64
-			k, serr = unix.Splice(p.pipe.r, nil, int(fd), nil, n, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			m = int(k)
-			return serr != unix.EAGAIN
-		})
-		if err != nil {
+		pp.want, pp.n, pp.err = n, 0, nil
+		if err := p.dst.rc.Write(pp.out); err != nil {
 			return err
 		}
-		if serr != nil {
-			return os.NewSyscallError("splice", serr)
+		if pp.err != nil {
+			return os.NewSyscallError("splice", pp.err)
 		}
-		n -= m
+		n -= pp.n
 	}
 	return nil
 }
