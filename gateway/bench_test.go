@@ -281,11 +281,17 @@ func startBenchGateway(b *testing.B, backend, relay string) string {
 //	go test -run='^$' -bench=RelayEcho -benchmem ./gateway/
 func BenchmarkRelayEcho(b *testing.B) {
 	for _, relay := range []string{"frames", "tunnel"} {
-		b.Run(relay, func(b *testing.B) { benchRelay(b, relay) })
+		b.Run(relay, func(b *testing.B) { benchRelay(b, relay, 0) })
+	}
+	// A round trip after each pause longer than the linger: both pumps
+	// park on the poller and are woken for every message, as on a session
+	// that trickles (a chat, a ticker). Time per op is mostly the pause.
+	for _, relay := range []string{"frames", "tunnel"} {
+		b.Run(relay+"/woken", func(b *testing.B) { benchRelay(b, relay, 2*lingerTime) })
 	}
 }
 
-func benchRelay(b *testing.B, relay string) {
+func benchRelay(b *testing.B, relay string, pause time.Duration) {
 	payload := bytes.Repeat([]byte("x"), 1<<10)
 	// What weir relays toward the backend is the client's frame's size
 	// either way: masked, with weir's key or the client's.
@@ -337,6 +343,9 @@ func benchRelay(b *testing.B, relay string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
+		if pause > 0 {
+			time.Sleep(pause) // the session's pace, not a wait for an event
+		}
 		roundTrip()
 	}
 }
