@@ -34,7 +34,7 @@ const maxPipe = 1 << 20
 
 // pipe is a pipe's two descriptors and the splice calls that use it. The
 // callbacks handed to RawConn.Read and Write are made once per pipe, and
-// their results kept here: closures capturing their results escaped, six
+// their results kept here: closures capturing their results escaped, seven
 // allocations per relayed chunk. A pipe serves one direction at a time.
 type pipe struct {
 	r, w    int
