@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,8 @@ type generation struct {
 	id     uint64
 	cfg    *config.Gateway
 	routes []*route
+	// trusted are server.trusted_proxies, parsed once (validated CIDRs).
+	trusted []netip.Prefix
 
 	refs    atomic.Int64 // 1 for "current" + 1 per session
 	release sync.Once
@@ -51,6 +54,14 @@ type route struct {
 func (s *Server) buildGeneration(ctx context.Context, cfg *config.Gateway) (*generation, error) {
 	g := &generation{id: s.genSeq.Add(1), cfg: cfg}
 	var errs []error
+	for i, c := range cfg.Server.TrustedProxies {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("server.trusted_proxies[%d]: %w", i, err))
+			continue
+		}
+		g.trusted = append(g.trusted, p)
+	}
 	for i := range cfg.Routes {
 		rc := cfg.Routes[i]
 		r := &route{

@@ -150,7 +150,7 @@ func (s *Server) handleConn(l *listener, c net.Conn) {
 		ss.cancel()
 	}
 
-	tl := s.trustLevel(remote)
+	tl := g.trusts(remote)
 	bc, bbr, acc, backend, herr := s.dialBackend(r, req, up, remote.Addr(), l.proto, tl)
 	if herr != nil {
 		closeChain()
@@ -367,14 +367,12 @@ func lowerHeaders(hs []httphead.Header) map[string][]string {
 	return m
 }
 
-// trustLevel reports whether the peer is a trusted proxy whose forwarding
+// trusts reports whether the peer is a trusted proxy whose forwarding
 // headers weir believes (SECURITY-CASES B-03).
-func (s *Server) trustLevel(peer netip.AddrPort) bool {
-	for _, cidr := range s.gen.Load().cfg.Server.TrustedProxies {
-		if p, err := netip.ParsePrefix(cidr); err == nil && p.Contains(peer.Addr().Unmap()) {
-			return true
-		}
-		if a, err := netip.ParseAddr(cidr); err == nil && a == peer.Addr().Unmap() {
+func (g *generation) trusts(peer netip.AddrPort) bool {
+	a := peer.Addr().Unmap()
+	for _, p := range g.trusted {
+		if p.Contains(a) {
 			return true
 		}
 	}

@@ -195,6 +195,53 @@ func TestUpstreamRequestHeaders(t *testing.T) {
 	}
 }
 
+// B-03: forwarding headers from a peer inside server.trusted_proxies are
+// kept and weir adds the peer after them; from any other peer they are
+// dropped, whatever else is trusted (an IPv4 peer is matched against IPv4
+// prefixes, a prefix is taken at its network).
+func TestTrustedProxies(t *testing.T) {
+	for _, c := range []struct {
+		name, trusted string
+		believed      bool
+	}{
+		{"loopback trusted", "[10.0.0.0/8, 127.0.0.0/8]", true},
+		{"host bits in the prefix", "[127.0.0.9/8]", true},
+		{"other networks only", "[10.0.0.0/8, \"::1/128\", 127.0.0.2/32]", false},
+		{"none", "[]", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) { acceptUpgrade(c, req) })
+			h := startGateway(t, "server: {trusted_proxies: "+c.trusted+"}\n"+routeTo(be.addr(), ""), false)
+			rc := dialRaw(t, h.addr)
+			rc.upgrade("/ws", "X-Forwarded-For: 203.0.113.7, 10.1.2.3", "X-Forwarded-Proto: https",
+				"X-Forwarded-Host: app.example", "Forwarded: for=203.0.113.7;proto=https")
+			req := be.lastRequest()
+			if req == nil {
+				t.Fatal("backend saw no request")
+			}
+			want := map[string]string{
+				"X-Forwarded-For":   "127.0.0.1",
+				"X-Forwarded-Proto": "http",
+				"X-Forwarded-Host":  "weir.test",
+				"Forwarded":         "for=127.0.0.1;proto=http;host=weir.test",
+			}
+			if c.believed {
+				want = map[string]string{
+					"X-Forwarded-For":   "203.0.113.7, 10.1.2.3, 127.0.0.1",
+					"X-Forwarded-Proto": "https",
+					"X-Forwarded-Host":  "app.example",
+					"Forwarded":         "for=203.0.113.7;proto=https, for=127.0.0.1;proto=http;host=weir.test",
+				}
+			}
+			for name, v := range want {
+				if got := req.Values(name); len(got) != 1 || got[0] != v {
+					t.Errorf("%s = %q, want [%q]", name, got, v)
+				}
+			}
+		})
+	}
+}
+
 // S-01, S-02, B-04: a backend that does not switch properly never gets a
 // tunnel; the client's further bytes never reach it.
 func TestBackendAnswers(t *testing.T) {
