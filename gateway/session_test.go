@@ -1561,3 +1561,98 @@ func TestMessagesBeforeAViolation(t *testing.T) {
 		}
 	})
 }
+
+// injectFilter answers "ping?" from the client with messages of its own,
+// through the session's Sender, and reports what each Send returned.
+type injectFilter struct{ errs chan<- error }
+
+func (f injectFilter) OnMessage(_ context.Context, s *filters.Session, m *filters.Message) (filters.Verdict, error) {
+	if string(m.Payload) == "ping?" {
+		f.errs <- s.Send(filters.BackendToClient, ws.OpText, []byte("pong!"))    // the other way: at once
+		f.errs <- s.Send(filters.ClientToBackend, ws.OpBinary, []byte("after"))  // this way: after the message
+		f.errs <- s.Send(filters.BackendToClient, ws.OpText, make([]byte, 1025)) // over max_message_bytes
+		f.errs <- s.Send(filters.BackendToClient, ws.OpPing, nil)                // not a data message
+	}
+	return filters.Continue, nil
+}
+
+func (f injectFilter) NewFilter(context.Context, *filters.Session) (filters.Filter, error) {
+	return f, nil
+}
+
+// A filter's injected messages: toward the client at once, or, when the
+// backend is half-way through a fragmented message, right after its last
+// fragment (never inside it); toward the backend right after the message
+// being filtered. Messages over the route's size limit and control frames
+// are refused with an error, and the session goes on.
+func TestFilterInjects(t *testing.T) {
+	errs := make(chan error, 8)
+	info := filters.Info{Name: "inject", New: func(json.RawMessage) (filters.Factory, error) { return injectFilter{errs}, nil }}
+	got := make(chan ws.Frame, 16)
+	finish := make(chan struct{})
+	be := startScripted(t, func(c net.Conn, br *bufio.Reader, req *httphead.Request) {
+		acceptUpgrade(c, req)
+		// The first fragment of a message whose end comes only after the
+		// client's ping? and weir's injected "after" have arrived.
+		_ = writeServerFrame(c, ws.OpText, false, []byte("frag-1 "))
+		ended := false
+		for {
+			f, err := ws.ReadFrame(br)
+			if err != nil {
+				return
+			}
+			f = ws.UnmaskFrameInPlace(f)
+			got <- f
+			if string(f.Payload) == "after" && !ended {
+				<-finish
+				_ = writeServerFrame(c, ws.OpContinuation, true, []byte("frag-2"))
+				ended = true
+			}
+			if f.Header.OpCode == ws.OpClose {
+				_ = writeServerFrame(c, ws.OpClose, true, f.Payload)
+				return
+			}
+		}
+	})
+	h := startGatewayWith(t, routeTo(be.addr(),
+		"    limits: {max_message_bytes: 1KiB}\n    filters: [{native: inject, directions: client_to_backend}]\n"), false, info)
+	rc := dialRaw(t, h.addr)
+	rc.upgrade("/ws")
+	if f := rc.readFrame(); f.Header.Fin || string(f.Payload) != "frag-1 " {
+		t.Fatalf("first frame fin=%v %q, want the open fragment", f.Header.Fin, f.Payload)
+	}
+	rc.frame(ws.OpText, true, []byte("ping?"))
+
+	// The backend gets the client's message, then the injected one.
+	for _, want := range []string{"ping?", "after"} {
+		if f := <-got; string(f.Payload) != want {
+			t.Fatalf("backend got %q, want %q", f.Payload, want)
+		}
+	}
+	for i, wantErr := range []bool{false, false, true, true} {
+		if err := <-errs; (err != nil) != wantErr {
+			t.Fatalf("Send #%d: %v, want error %v", i+1, err, wantErr)
+		}
+	}
+	// "pong!" waits for the backend's message to end.
+	close(finish)
+	if f := rc.readFrame(); f.Header.OpCode != ws.OpContinuation || !f.Header.Fin || string(f.Payload) != "frag-2" {
+		t.Fatalf("got %v fin=%v %q, want the last fragment before anything injected", f.Header.OpCode, f.Header.Fin, f.Payload)
+	}
+	if op, msg := rc.readMessage(); op != ws.OpText || string(msg) != "pong!" {
+		t.Fatalf("got %v %q, want the injected pong!", op, msg)
+	}
+
+	// Outside a fragmented message an injected message goes out at once.
+	rc.frame(ws.OpText, true, []byte("ping?"))
+	if op, msg := rc.readMessage(); op != ws.OpText || string(msg) != "pong!" {
+		t.Fatalf("got %v %q, want the injected pong!", op, msg)
+	}
+	for i := 0; i < 4; i++ {
+		<-errs
+	}
+	rc.frame(ws.OpClose, true, closePayload(1000, ""))
+	if code, _ := rc.expectClose(); code != ws.StatusNormalClosure {
+		t.Fatalf("close %d, want 1000", code)
+	}
+}
