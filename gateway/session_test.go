@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net"
 	"runtime"
@@ -22,6 +23,8 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
+	"github.com/weirproxy/weir/filters/native"
+	"github.com/weirproxy/weir/gateway/config"
 	"github.com/weirproxy/weir/gateway/internal/httphead"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
 )
@@ -1654,5 +1657,66 @@ func TestFilterInjects(t *testing.T) {
 	rc.frame(ws.OpClose, true, closePayload(1000, ""))
 	if code, _ := rc.expectClose(); code != ws.StatusNormalClosure {
 		t.Fatalf("close %d, want 1000", code)
+	}
+}
+
+// logBuffer collects log output from the server's goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// At debug level every session logs its opening (with the backend) and
+// its end (with the close code), on the session's logger; at the default
+// level it logs neither (the lines are built only when wanted).
+func TestSessionDebugLog(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
+		t.Run(level.String(), func(t *testing.T) {
+			var logs logBuffer
+			backend := startEcho(t)
+			base := leakBaseline()
+			cfg, err := config.Load(config.LoadOptions{Data: []byte("listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" + routeTo(backend, ""))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg, err := filters.NewRegistry(native.All()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))
+			srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: logger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rc := dialRaw(t, srv.Addr("public").String())
+			rc.upgrade("/ws")
+			rc.frame(ws.OpClose, true, closePayload(1000, ""))
+			rc.expectClose()
+			if err := srv.Shutdown(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			base.check(t)
+			out := logs.String()
+			open := strings.Contains(out, `msg="session open"`) && strings.Contains(out, "backend="+backend) && strings.Contains(out, "route=ws")
+			closed := strings.Contains(out, `msg="session closed"`) && strings.Contains(out, "code=1000")
+			if want := level == slog.LevelDebug; open != want || closed != want {
+				t.Fatalf("at %v: session open logged %v, closed %v; want %v\n%s", level, open, closed, want, out)
+			}
+		})
 	}
 }
