@@ -1707,6 +1707,7 @@ func TestSessionDebugLog(t *testing.T) {
 			rc.upgrade("/ws")
 			rc.frame(ws.OpClose, true, closePayload(1000, ""))
 			rc.expectClose()
+			rc.c.Close()
 			if err := srv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
