@@ -1660,22 +1660,55 @@ func TestFilterInjects(t *testing.T) {
 	}
 }
 
-// logBuffer collects log output from the server's goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// lineHandler keeps each log line a server writes as its message and
+// attributes (the logger's own included), for a test to look up.
+type lineHandler struct {
+	level slog.Level
+	mu    *sync.Mutex
+	lines *[]map[string]string
+	attrs []slog.Attr
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
+func newLineHandler(level slog.Level) *lineHandler {
+	return &lineHandler{level: level, mu: new(sync.Mutex), lines: new([]map[string]string)}
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
+	line := map[string]string{"msg": r.Message}
+	for _, a := range h.attrs {
+		line[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool { line[a.Key] = a.Value.String(); return true })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	*h.lines = append(*h.lines, line)
+	return nil
+}
+
+func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	h2 := *h
+	h2.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
+	return &h2
+}
+
+func (h *lineHandler) WithGroup(string) slog.Handler { return h } // weir logs no groups
+
+// find returns the first line with every key and value of want, or nil.
+func (h *lineHandler) find(want map[string]string) map[string]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+next:
+	for _, line := range *h.lines {
+		for k, v := range want {
+			if line[k] != v {
+				continue next
+			}
+		}
+		return line
+	}
+	return nil
 }
 
 // At debug level every session logs its opening (with the backend) and
@@ -1684,7 +1717,7 @@ func (l *logBuffer) String() string {
 func TestSessionDebugLog(t *testing.T) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		t.Run(level.String(), func(t *testing.T) {
-			var logs logBuffer
+			logs := newLineHandler(level)
 			backend := startEcho(t)
 			base := leakBaseline()
 			cfg, err := config.Load(config.LoadOptions{Data: []byte("listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" + routeTo(backend, ""))})
@@ -1695,8 +1728,7 @@ func TestSessionDebugLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))
-			srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: logger})
+			srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: slog.New(logs)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1712,11 +1744,10 @@ func TestSessionDebugLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			base.check(t)
-			out := logs.String()
-			open := strings.Contains(out, `msg="session open"`) && strings.Contains(out, "backend="+backend) && strings.Contains(out, "route=ws")
-			closed := strings.Contains(out, `msg="session closed"`) && strings.Contains(out, "code=1000")
-			if want := level == slog.LevelDebug; open != want || closed != want {
-				t.Fatalf("at %v: session open logged %v, closed %v; want %v\n%s", level, open, closed, want, out)
+			open := logs.find(map[string]string{"msg": "session open", "route": "ws", "backend": backend})
+			closed := logs.find(map[string]string{"msg": "session closed", "route": "ws", "code": "1000"})
+			if want := level == slog.LevelDebug; (open != nil) != want || (closed != nil) != want {
+				t.Fatalf("at %v: session open logged %v, closed %v; want both %v", level, open, closed, want)
 			}
 		})
 	}
