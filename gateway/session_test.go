@@ -1575,6 +1575,9 @@ func (f injectFilter) OnMessage(_ context.Context, s *filters.Session, m *filter
 		f.errs <- s.Send(filters.ClientToBackend, ws.OpBinary, []byte("after"))  // this way: after the message
 		f.errs <- s.Send(filters.BackendToClient, ws.OpText, make([]byte, 1025)) // over max_message_bytes
 		f.errs <- s.Send(filters.BackendToClient, ws.OpPing, nil)                // not a data message
+		// Within the limit alone, but not queued behind pong! while the
+		// client's message is open (a message's worth may wait).
+		f.errs <- s.Send(filters.BackendToClient, ws.OpBinary, make([]byte, 1020))
 	}
 	return filters.Continue, nil
 }
@@ -1586,8 +1589,9 @@ func (f injectFilter) NewFilter(context.Context, *filters.Session) (filters.Filt
 // A filter's injected messages: toward the client at once, or, when the
 // backend is half-way through a fragmented message, right after its last
 // fragment (never inside it); toward the backend right after the message
-// being filtered. Messages over the route's size limit and control frames
-// are refused with an error, and the session goes on.
+// being filtered. Messages over the route's size limit, more than a
+// message's worth waiting behind an open message, and control frames are
+// refused with an error, and the session goes on.
 func TestFilterInjects(t *testing.T) {
 	errs := make(chan error, 8)
 	info := filters.Info{Name: "inject", New: func(json.RawMessage) (filters.Factory, error) { return injectFilter{errs}, nil }}
@@ -1632,11 +1636,15 @@ func TestFilterInjects(t *testing.T) {
 			t.Fatalf("backend got %q, want %q", f.Payload, want)
 		}
 	}
-	for i, wantErr := range []bool{false, false, true, true} {
-		if err := <-errs; (err != nil) != wantErr {
-			t.Fatalf("Send #%d: %v, want error %v", i+1, err, wantErr)
+	checkErrs := func(want ...bool) {
+		t.Helper()
+		for i, wantErr := range want {
+			if err := <-errs; (err != nil) != wantErr {
+				t.Fatalf("Send #%d: %v, want error %v", i+1, err, wantErr)
+			}
 		}
 	}
+	checkErrs(false, false, true, true, true)
 	// "pong!" waits for the backend's message to end.
 	close(finish)
 	if f := rc.readFrame(); f.Header.OpCode != ws.OpContinuation || !f.Header.Fin || string(f.Payload) != "frag-2" {
@@ -1646,14 +1654,16 @@ func TestFilterInjects(t *testing.T) {
 		t.Fatalf("got %v %q, want the injected pong!", op, msg)
 	}
 
-	// Outside a fragmented message an injected message goes out at once.
+	// Outside a fragmented message injected messages go out at once, the
+	// large one too.
 	rc.frame(ws.OpText, true, []byte("ping?"))
 	if op, msg := rc.readMessage(); op != ws.OpText || string(msg) != "pong!" {
 		t.Fatalf("got %v %q, want the injected pong!", op, msg)
 	}
-	for i := 0; i < 4; i++ {
-		<-errs
+	if op, msg := rc.readMessage(); op != ws.OpBinary || len(msg) != 1020 {
+		t.Fatalf("got %v of %d bytes, want the injected 1020", op, len(msg))
 	}
+	checkErrs(false, false, true, true, false)
 	rc.frame(ws.OpClose, true, closePayload(1000, ""))
 	if code, _ := rc.expectClose(); code != ws.StatusNormalClosure {
 		t.Fatalf("close %d, want 1000", code)
