@@ -490,8 +490,8 @@ func (s *session) runPolled() {
 // session still ends up holding no goroutine and no buffer.
 const lingerTime = 2 * time.Millisecond
 
-// wake starts a goroutine that serves the pump until its reader is empty,
-// then parks it again. The poller's registration is one-shot, so at most
+// wake has a worker (a reused goroutine, see workers) serve the pump until
+// its reader is empty, then park it again. The poller's registration is one-shot, so at most
 // one wake is in flight per pump (running guards the first, unarmed run).
 func (p *pump) wake() {
 	if !p.running.CompareAndSwap(false, true) {
