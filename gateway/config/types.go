@@ -65,7 +65,9 @@ type Server struct {
 	// CloseTimeout is how long weir waits for a peer's Close reply before
 	// it closes the TCP connection.
 	CloseTimeout time.Duration `koanf:"close_timeout"`
-	// TrustedProxies are CIDRs whose X-Forwarded-For weir believes.
+	// TrustedProxies are CIDRs of proxies in front of weir whose forwarding
+	// headers (X-Forwarded-For/-Proto/-Host, Forwarded) weir keeps and
+	// extends; from any other peer they are replaced.
 	TrustedProxies []string `koanf:"trusted_proxies"`
 	// IdleSessions is how frame-engine sessions wait for bytes: "poller"
 	// (the default: an idle session holds no goroutine and no buffer; it
