@@ -242,8 +242,10 @@ func (s *session) pumpDone(p *pump, err error) {
 		return
 	}
 	// errors.AsType rather than errors.As: its targets do not escape, and
-	// this runs once per direction of every session.
-	_, isPE := errors.AsType[*wsproto.ProtocolError](err)
+	// this runs once per direction of every session. A ProtocolError is a
+	// value (wsproto/RATIONALE.md), matched as one: no allocation on a
+	// peer's bad frame either.
+	_, isPE := errors.AsType[wsproto.ProtocolError](err)
 	_, isCE := errors.AsType[*filters.CloseError](err)
 	if isPE || isCE {
 		// Frames read and validated before the fault, in the same batch,
@@ -257,7 +259,7 @@ func (s *session) pumpDone(p *pump, err error) {
 		s.legLost(p.dst, we.err)
 		return
 	}
-	if pe, ok := errors.AsType[*wsproto.ProtocolError](err); ok {
+	if pe, ok := errors.AsType[wsproto.ProtocolError](err); ok {
 		if s.debugging() {
 			s.debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
 		}
