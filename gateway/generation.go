@@ -237,6 +237,18 @@ func (g *generation) match(listener string, req *httphead.Request, path string) 
 	return nil
 }
 
+// trusts reports whether the peer is a trusted proxy whose forwarding
+// headers weir believes (SECURITY-CASES B-03).
+func (g *generation) trusts(peer netip.AddrPort) bool {
+	a := peer.Addr().Unmap()
+	for _, p := range g.trusted {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
 func hostOnly(h string) string {
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		return host

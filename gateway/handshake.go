@@ -213,7 +213,7 @@ func (s *Server) startFrames(ss *session, cbr *bufio.Reader, bbr *bufio.Reader) 
 		ss.c2b.limiter = newTokenBucket(lim.MessagesPerSecond, lim.Burst)
 	}
 	if ss.debugging() {
-		ss.debug("session open", "backend", ss.backend.Address)
+		ss.logger().Debug("session open", "backend", ss.backend.Address)
 	}
 	if ss.chain != nil {
 		ss.chainMu.Lock()
@@ -365,16 +365,4 @@ func lowerHeaders(hs []httphead.Header) map[string][]string {
 		m[k] = append(m[k], h.Value)
 	}
 	return m
-}
-
-// trusts reports whether the peer is a trusted proxy whose forwarding
-// headers weir believes (SECURITY-CASES B-03).
-func (g *generation) trusts(peer netip.AddrPort) bool {
-	a := peer.Addr().Unmap()
-	for _, p := range g.trusted {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
 }

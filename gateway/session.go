@@ -70,16 +70,10 @@ func (s *session) logger() *slog.Logger {
 	return s.log
 }
 
-// debug logs at debug level with the session's logger.
-//
-// Callers test debugging first: boxing a string, a code or a duration
-// into the `any` arguments allocates even when the line is then dropped,
-// and these lines are on every session's path.
-func (s *session) debug(msg string, args ...any) {
-	s.logger().Debug(msg, args...)
-}
-
-// debugging says whether debug lines are wanted.
+// debugging says whether debug lines are wanted. Callers on every
+// session's path test it before they log: boxing a string, a code or a
+// duration into a log call's arguments allocates even when the line is
+// then dropped.
 func (s *session) debugging() bool {
 	return s.srv.log.Enabled(context.Background(), slog.LevelDebug)
 }
@@ -110,7 +104,7 @@ func (s *session) legLost(l *leg, why error) {
 		code, reason = ws.StatusInternalServerError, "backend went away"
 	}
 	if !l.closeRecv.Load() && s.debugging() {
-		s.debug("leg lost", "leg", l.name, "err", why)
+		s.logger().Debug("leg lost", "leg", l.name, "err", why)
 	}
 	s.noteCode(code)
 	s.sendClose(to, code, reason)
@@ -230,7 +224,7 @@ func (s *session) finish() {
 	s.backend.Release()
 	s.srv.endSession(s)
 	if s.debugging() {
-		s.debug("session closed", "code", int(code), "duration", time.Since(s.start))
+		s.logger().Debug("session closed", "code", int(code), "duration", time.Since(s.start))
 	}
 	close(s.done)
 }
@@ -245,34 +239,32 @@ func (s *session) pumpDone(p *pump, err error) {
 	// this runs once per direction of every session. A ProtocolError is a
 	// value (wsproto/RATIONALE.md), matched as one: no allocation on a
 	// peer's bad frame either.
-	_, isPE := errors.AsType[wsproto.ProtocolError](err)
-	_, isCE := errors.AsType[*filters.CloseError](err)
+	pe, isPE := errors.AsType[wsproto.ProtocolError](err)
+	ce, isCE := errors.AsType[*filters.CloseError](err)
 	if isPE || isCE {
 		// Frames read and validated before the fault, in the same batch,
 		// still go out ahead of the Close: the peer's mistake does not
 		// cost the messages it sent correctly.
 		if ferr := p.flush(); ferr != nil {
-			err = ferr
+			err, isPE, isCE = ferr, false, false
 		}
 	}
-	if we, ok := errors.AsType[*writeError](err); ok {
+	we, isWE := errors.AsType[*writeError](err)
+	switch {
+	case isWE:
 		s.legLost(p.dst, we.err)
-		return
-	}
-	if pe, ok := errors.AsType[wsproto.ProtocolError](err); ok {
+	case isPE:
 		if s.debugging() {
-			s.debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
+			s.logger().Debug("protocol violation", "leg", p.src.name, "code", int(pe.Code), "reason", pe.Reason)
 		}
 		s.failFrom(p, pe.Code, pe.Reason)
-		return
-	}
-	if ce, ok := errors.AsType[*filters.CloseError](err); ok {
+	case isCE:
 		s.failFrom(p, ws.StatusCode(ce.Code), ce.Reason)
-		return
+	default:
+		// End of stream, a closed or timed-out socket, or any other read
+		// failure: the source leg is gone.
+		s.legLost(p.src, err)
 	}
-	// End of stream, a closed or timed-out socket, or any other read
-	// failure: the source leg is gone.
-	s.legLost(p.src, err)
 }
 
 // tunnelDone handles the end of a tunnel direction. A clean end of stream
@@ -493,8 +485,9 @@ func (s *session) runPolled() {
 const lingerTime = 2 * time.Millisecond
 
 // wake has a worker (a reused goroutine, see workers) serve the pump until
-// its reader is empty, then park it again. The poller's registration is one-shot, so at most
-// one wake is in flight per pump (running guards the first, unarmed run).
+// its reader is empty, then park it again. The poller's registration is
+// one-shot, so at most one wake is in flight per pump (running guards the
+// first, unarmed run).
 func (p *pump) wake() {
 	if !p.running.CompareAndSwap(false, true) {
 		return

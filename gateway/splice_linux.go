@@ -160,7 +160,7 @@ func (p *pump) serveSplice(poll bool) error {
 			// and lose what the peer sent (a Close, say).
 			srv.metrics.PipeFallbacks.Inc()
 			if p.s.debugging() {
-				p.s.debug("no pipe for a tunnel burst; relaying through a buffer", "err", err)
+				p.s.logger().Debug("no pipe for a tunnel burst; relaying through a buffer", "err", err)
 			}
 			return p.serveWithoutPipe(poll)
 		}

@@ -20,7 +20,7 @@ func (s *Server) runTunnel(ss *session, cbr, bbr *bufio.Reader) {
 	ss.c2b = s.newRawPump(ss, ss.client, ss.server, filters.ClientToBackend, cbr)
 	ss.b2c = s.newRawPump(ss, ss.server, ss.client, filters.BackendToClient, bbr)
 	if ss.debugging() {
-		ss.debug("tunnel open", "backend", ss.backend.Address)
+		ss.logger().Debug("tunnel open", "backend", ss.backend.Address)
 	}
 	ss.run()
 }

@@ -68,10 +68,10 @@ func (s *Server) dialBackend(r *route, req *httphead.Request, up *wsproto.Upgrad
 	}
 
 	key := wsproto.NewKey()
-	// The request head is built in a pooled work buffer: appending to nil
-	// grew it three or four times per handshake.
+	// The request head is built in a pooled work buffer (appending to nil
+	// grew it three or four times per handshake), given back as soon as it
+	// is written: the wait for the backend's answer must not hold one.
 	w := s.getWork()
-	defer s.putWork(w)
 	head := wsproto.AppendUpstreamRequest(w.out[:0], req, up, wsproto.UpstreamOptions{
 		Key:               key,
 		ClientIP:          clientIP,
@@ -80,7 +80,9 @@ func (s *Server) dialBackend(r *route, req *httphead.Request, up *wsproto.Upgrad
 		ForwardExtensions: r.tunnel,
 	})
 	_ = conn.SetDeadline(time.Now().Add(r.cfg.Timeouts.Handshake))
-	if _, err := conn.Write(head); err != nil {
+	_, err := conn.Write(head)
+	s.putWork(w)
+	if err != nil {
 		r.pool.Done(b, err)
 		return fail(&wsproto.HandshakeError{Status: 502, Reason: "backend closed the connection"})
 	}
