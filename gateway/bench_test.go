@@ -15,8 +15,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
-	"github.com/weirproxy/weir/filters/native"
-	"github.com/weirproxy/weir/gateway/config"
 	"github.com/weirproxy/weir/gateway/internal/echo"
 	"github.com/weirproxy/weir/gateway/internal/httphead"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
@@ -251,24 +249,7 @@ func benchCycle(b *testing.B, relay string) {
 // relay mode, logging nothing, until the benchmark ends; it returns the
 // listener's address.
 func startBenchGateway(b *testing.B, backend, relay string) string {
-	yaml := "listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" +
-		routeTo(backend, "    relay: "+relay+"\n")
-	cfg, err := config.Load(config.LoadOptions{Data: []byte(yaml)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, err := filters.NewRegistry(native.All()...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	srv := startServer(b, routeTo(backend, "    relay: "+relay+"\n"), Deps{Logger: slog.New(slog.DiscardHandler)})
 	return srv.Addr("public").String()
 }
 

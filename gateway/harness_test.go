@@ -54,34 +54,43 @@ func startGateway(t *testing.T, yaml string, noPoll bool) *harness {
 func startGatewayWith(t *testing.T, yaml string, noPoll bool, more ...filters.Info) *harness {
 	t.Helper()
 	base := leakBaseline()
+	// Cleanups run last first: this one after startServer's shutdown.
+	t.Cleanup(func() { base.check(t) })
+	srv := startServer(t, yaml, Deps{DisablePoller: noPoll}, more...)
+	return &harness{t: t, srv: srv, addr: srv.Addr("public").String()}
+}
+
+// startServer builds a gateway from the YAML configuration (listener
+// "public" on port 0 and no admin API when it names no listeners) with
+// deps, the built-in native filters and more, starts it, and shuts it down
+// when the test or benchmark ends.
+func startServer(tb testing.TB, yaml string, deps Deps, more ...filters.Info) *Server {
+	tb.Helper()
 	if !strings.Contains(yaml, "listeners:") {
 		yaml = "listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" + yaml
 	}
 	cfg, err := config.Load(config.LoadOptions{Data: []byte(yaml)})
 	if err != nil {
-		t.Fatalf("config: %v", err)
+		tb.Fatalf("config: %v", err)
 	}
-	reg, err := filters.NewRegistry(append(native.All(), more...)...)
-	if err != nil {
-		t.Fatal(err)
+	if deps.Filters, err = filters.NewRegistry(append(native.All(), more...)...); err != nil {
+		tb.Fatal(err)
 	}
-	srv, err := New(context.Background(), cfg, Deps{Filters: reg, DisablePoller: noPoll})
+	srv, err := New(context.Background(), cfg, deps)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		tb.Fatalf("New: %v", err)
 	}
 	if err := srv.Start(context.Background()); err != nil {
-		t.Fatalf("Start: %v", err)
+		tb.Fatalf("Start: %v", err)
 	}
-	h := &harness{t: t, srv: srv, addr: srv.Addr("public").String()}
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
+			tb.Errorf("Shutdown: %v", err)
 		}
-		base.check(t)
 	})
-	return h
+	return srv
 }
 
 // leaks: goroutine and descriptor counts must come back to where a test

@@ -23,8 +23,6 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/weirproxy/weir/filters"
-	"github.com/weirproxy/weir/filters/native"
-	"github.com/weirproxy/weir/gateway/config"
 	"github.com/weirproxy/weir/gateway/internal/httphead"
 	"github.com/weirproxy/weir/gateway/internal/wsproto"
 )
@@ -1730,26 +1728,14 @@ func TestSessionDebugLog(t *testing.T) {
 			logs := newLineHandler(level)
 			backend := startEcho(t)
 			base := leakBaseline()
-			cfg, err := config.Load(config.LoadOptions{Data: []byte("listeners: [{name: public, address: 127.0.0.1:0}]\nadmin: {address: \"\"}\n" + routeTo(backend, ""))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg, err := filters.NewRegistry(native.All()...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv, err := New(context.Background(), cfg, Deps{Filters: reg, Logger: slog.New(logs)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			srv := startServer(t, routeTo(backend, ""), Deps{Logger: slog.New(logs)})
 			rc := dialRaw(t, srv.Addr("public").String())
 			rc.upgrade("/ws")
 			rc.frame(ws.OpClose, true, closePayload(1000, ""))
 			rc.expectClose()
 			rc.c.Close()
+			// Shut down now (the cleanup's second call does nothing), so that
+			// the session's last line is written and nothing is left running.
 			if err := srv.Shutdown(context.Background()); err != nil {
 				t.Fatal(err)
 			}
