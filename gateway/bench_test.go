@@ -25,11 +25,11 @@ import (
 // frames in all, then EOF; writes are discarded. It isolates the frame
 // engine's read-validate-write loop from the network for the benchmark.
 type replayConn struct {
-	block  []byte // whole frames
-	per    int    // frames per block
-	left   int    // frames still to serve
-	off    int
-	closed bool
+	memConn
+	block []byte // whole frames
+	per   int    // frames per block
+	left  int    // frames still to serve
+	off   int
 }
 
 func (c *replayConn) Read(p []byte) (int, error) {
@@ -44,13 +44,7 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	}
 	return n, nil
 }
-func (c *replayConn) Write(p []byte) (int, error)        { return len(p), nil }
-func (c *replayConn) Close() error                       { c.closed = true; return nil }
-func (c *replayConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *replayConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c *replayConn) SetDeadline(t time.Time) error      { return nil }
-func (c *replayConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *replayConn) SetWriteDeadline(t time.Time) error { return nil }
+func (c *replayConn) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkFrameEngine measures the client→backend loop of the frame
 // engine: read a masked client frame, validate it (UTF-8 for text),

@@ -18,11 +18,11 @@ import (
 // chunkConn serves in in reads of the given sizes (cycled) and records what
 // is written to it.
 type chunkConn struct {
-	in     []byte
-	sizes  []int
-	next   int
-	out    bytes.Buffer
-	closed bool
+	memConn
+	in    []byte
+	sizes []int
+	next  int
+	out   bytes.Buffer
 }
 
 func (c *chunkConn) Read(p []byte) (int, error) {
@@ -35,13 +35,19 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 	c.in = c.in[n:]
 	return n, nil
 }
-func (c *chunkConn) Write(p []byte) (int, error)        { return c.out.Write(p) }
-func (c *chunkConn) Close() error                       { c.closed = true; return nil }
-func (c *chunkConn) LocalAddr() net.Addr                { return &net.TCPAddr{} }
-func (c *chunkConn) RemoteAddr() net.Addr               { return &net.TCPAddr{} }
-func (c *chunkConn) SetDeadline(t time.Time) error      { return nil }
-func (c *chunkConn) SetReadDeadline(t time.Time) error  { return nil }
-func (c *chunkConn) SetWriteDeadline(t time.Time) error { return nil }
+func (c *chunkConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+// memConn gives an in-memory test connection the net.Conn methods the
+// frame engine calls but that mean nothing in memory: addresses,
+// deadlines, Close.
+type memConn struct{}
+
+func (memConn) Close() error                     { return nil }
+func (memConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (memConn) SetDeadline(time.Time) error      { return nil }
+func (memConn) SetReadDeadline(time.Time) error  { return nil }
+func (memConn) SetWriteDeadline(time.Time) error { return nil }
 
 // fuzzSource turns fuzz bytes into choices.
 type fuzzSource struct{ b []byte }
